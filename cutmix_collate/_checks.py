@@ -1,0 +1,138 @@
+"""Argument checks shared by every public object.
+
+One place for the messages, so that the collator, the losses and the metrics say the same
+thing about the same mistake. Messages follow ``<argument> must be <expected>, got <value>``.
+
+Value checks on tensors (``lam`` in ``[0, 1]``, labels in range) need the values on the host.
+They run eagerly for CPU tensors only: on an accelerator they would force a host
+synchronisation every batch, so there the checks that need values are skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Iterable, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+__all__: list = []  # private module
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_alpha(alpha: Any, name: str = "alpha") -> float:
+    """Return ``alpha`` as a float after checking it is a finite number > 0."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"{name} must be a finite number > 0, got {_describe(alpha)}")
+    alpha = float(alpha)
+    if not math.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {alpha!r}")
+    return alpha
+
+
+def check_prob(prob: Any, name: str = "prob") -> float:
+    """Return ``prob`` as a float after checking it is a number in ``[0, 1]``."""
+    if isinstance(prob, bool) or not isinstance(prob, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1], got {_describe(prob)}")
+    prob = float(prob)
+    if not 0.0 <= prob <= 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be a number in [0, 1], got {prob!r}")
+    return prob
+
+
+def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
+    """Return ``value`` after checking it is one of ``choices``."""
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        expected = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {expected}, got {value!r}")
+    return value
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    """Return ``value`` after checking it is an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {_describe(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_lam(
+    lam: Any, batch_size: Optional[int] = None, name: str = "lam"
+) -> Union[float, Tensor]:
+    """Check a mixing weight: a number or 0-d tensor, or a tensor of shape ``(B,)``.
+
+    Args:
+        lam: A Python number, a 0-d tensor, or a per-sample tensor of shape ``(B,)``.
+        batch_size: When given, a per-sample ``lam`` must have this many entries.
+        name: The argument name used in error messages.
+
+    Returns:
+        A Python float for a number, otherwise the tensor unchanged.
+    """
+    if isinstance(lam, Tensor):
+        if lam.dim() > 1:
+            raise ValueError(
+                f"{name} must be a number, a 0-d tensor or a tensor of shape (B,), "
+                f"got shape {tuple(lam.shape)}"
+            )
+        if lam.dim() == 1 and batch_size is not None and lam.shape[0] != batch_size:
+            raise ValueError(
+                f"{name} must have shape ({batch_size},) to match the batch, "
+                f"got shape {tuple(lam.shape)}"
+            )
+        if lam.is_complex() or lam.dtype == torch.bool:
+            raise TypeError(f"{name} must be a real floating tensor, got dtype {lam.dtype}")
+        if lam.device.type == "cpu" and lam.numel() > 0:
+            bad = ~((lam >= 0) & (lam <= 1))
+            if bool(bad.any()):
+                first = lam.reshape(-1)[bad.reshape(-1)][0].item()
+                raise ValueError(f"{name} must be in [0, 1], got {first!r}")
+        return lam
+    if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
+        raise TypeError(
+            f"{name} must be a number or a tensor, got {_describe(lam)}"
+        )
+    lam = float(lam)
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {lam!r}")
+    return lam
+
+
+def split_target(target: Any, name: str = "target") -> Tuple[Any, Any, Any, bool]:
+    """Split a target into ``(y_a, y_b, lam, is_mixed)``.
+
+    A tensor is a plain target: ``(target, target, 1.0, False)``. A tuple or list of
+    length 3 (a :class:`~cutmix_collate.MixedTarget` is one) is a mixed target.
+    Anything else is a ``TypeError``; a sequence of another length a ``ValueError``.
+    """
+    if isinstance(target, Tensor):
+        return target, target, 1.0, False
+    if isinstance(target, (tuple, list)):
+        if len(target) != 3:
+            raise ValueError(
+                f"{name} must be a tensor or a mixed target (y_a, y_b, lam) of length 3, "
+                f"got a {type(target).__name__} of length {len(target)}"
+            )
+        y_a, y_b, lam = target
+        for part, part_name in ((y_a, "y_a"), (y_b, "y_b")):
+            if not isinstance(part, Tensor):
+                raise TypeError(
+                    f"{name}.{part_name} must be a tensor, got {_describe(part)}"
+                )
+        if y_a.shape != y_b.shape:
+            raise ValueError(
+                f"{name}.y_a and {name}.y_b must have the same shape, "
+                f"got {tuple(y_a.shape)} and {tuple(y_b.shape)}"
+            )
+        return y_a, y_b, lam, True
+    raise TypeError(
+        f"{name} must be a tensor or a mixed target (y_a, y_b, lam), got {_describe(target)}"
+    )

@@ -1,0 +1,362 @@
+"""CutMix as pure functions: draw the parameters, apply them to a batch.
+
+CutMix (Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers with
+Localizable Features", ICCV 2019) pastes a box cut from a partner image into each image and
+mixes the labels in proportion to the pixels: ``lam`` is the share of each image that is still
+its own. This module keeps "draw the random parameters" (:func:`sample_lambda`,
+:func:`rand_box`) apart from "apply them" (:func:`cutmix_batch`), holds no state and works on
+any device. The collator (:mod:`cutmix_collate.collator`) draws its boxes here too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, NamedTuple, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from ._checks import _describe, check_alpha, check_choice, check_lam, check_positive_int, check_prob
+
+__all__ = [
+    "MixBoxes",
+    "MixedTarget",
+    "box_lambda",
+    "cutmix_batch",
+    "rand_box",
+    "sample_lambda",
+]
+
+
+class MixedTarget(NamedTuple):
+    """The target of a mixed batch: ``images, (y_a, y_b, lam) = batch`` unpacks it.
+
+    Attributes:
+        y_a: The batch's own labels, in order: class indices ``(B,)`` or label vectors ``(B, K)``.
+        y_b: The labels of each image's partner, same shape and dtype as ``y_a``.
+        lam: The share of each image that is still its own: a Python float (one box for the
+            batch) or a float32 tensor of shape ``(B,)`` (one box per sample).
+    """
+
+    y_a: Tensor
+    y_b: Tensor
+    lam: Union[float, Tensor]
+
+    def to(self, *args: Any, **kwargs: Any) -> "MixedTarget":
+        """Move the tensors like :meth:`torch.Tensor.to`; a float ``lam`` stays a float.
+
+        Label dtypes are kept: only a device (and ``non_blocking``) is taken from the
+        arguments for ``y_a`` and ``y_b``, while a per-sample ``lam`` follows the full call.
+        """
+        device = _device_of(args, kwargs)
+        non_blocking = bool(kwargs.get("non_blocking", False))
+        y_a = self.y_a.to(device, non_blocking=non_blocking) if device is not None else self.y_a
+        y_b = self.y_b.to(device, non_blocking=non_blocking) if device is not None else self.y_b
+        lam = self.lam.to(*args, **kwargs) if isinstance(self.lam, Tensor) else self.lam
+        return MixedTarget(y_a, y_b, lam)
+
+
+def _device_of(args: tuple, kwargs: dict) -> Optional[torch.device]:
+    if "device" in kwargs:
+        return torch.device(kwargs["device"])
+    for arg in args:
+        if isinstance(arg, (str, torch.device)):
+            return torch.device(arg)
+        if isinstance(arg, Tensor):
+            return arg.device
+    return None
+
+
+class MixBoxes(NamedTuple):
+    """Where each image's pasted box is and whose pixels fill it.
+
+    Attributes:
+        boxes: int64 tensor of shape ``(B, 4)``, one row ``(y0, y1, x0, x1)`` per image: rows
+            ``y0:y1`` and columns ``x0:x1`` come from the partner. An empty box (``y0 == y1`` or
+            ``x0 == x1``) means the image was not mixed.
+        index: int64 tensor of shape ``(B,)``: image ``i``'s partner is ``index[i]`` in the batch.
+    """
+
+    boxes: Tensor
+    index: Tensor
+
+
+Mode = Literal["batch", "elem"]
+MODES = ("batch", "elem")
+
+
+def sample_lambda(
+    alpha: float,
+    generator: Optional[torch.Generator] = None,
+    *,
+    size: Optional[int] = None,
+    device: Union[str, torch.device, None] = None,
+) -> Union[float, Tensor]:
+    """Draw ``lam ~ Beta(alpha, alpha)`` from torch's random number generator.
+
+    Args:
+        alpha: Concentration of the symmetric Beta distribution, a finite number > 0.
+            ``alpha = 1`` is uniform on ``[0, 1]``, as in the CutMix paper.
+        generator: Generator to draw from; torch's default generator when ``None`` (the
+            one a DataLoader seeds per worker).
+        size: ``None`` for one draw returned as a Python float, or ``B`` for a float32
+            tensor of shape ``(B,)``.
+        device: Device of the tensor when ``size`` is given; the generator's device (or
+            the CPU) when ``None``.
+
+    Returns:
+        A float in ``[0, 1]``, or a float32 tensor of shape ``(size,)`` with values in ``[0, 1]``.
+    """
+    alpha = check_alpha(alpha)
+    if size is not None:
+        check_positive_int(size, "size", minimum=0)
+    n = 1 if size is None else size
+    if device is None:
+        device = generator.device if generator is not None else torch.device("cpu")
+    conc = torch.full((2, n), alpha, dtype=torch.float64, device=device)
+    gammas = torch._standard_gamma(conc, generator=generator)
+    total = gammas.sum(0)
+    lam = gammas[0] / total
+    # For a small alpha both gammas can underflow to 0; Beta(a, a) then sits on {0, 1}
+    # with equal odds, which the sign of the log-ratio of the two draws would pick.
+    lam = torch.where(total > 0, lam, (gammas[0] >= gammas[1]).to(lam.dtype))
+    if size is None:
+        return float(lam[0])
+    return lam.to(torch.float32)
+
+
+def rand_box(
+    height: int,
+    width: int,
+    lam: Union[float, Tensor],
+    generator: Optional[torch.Generator] = None,
+) -> Union[Tuple[int, int, int, int], Tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """Draw the box to paste: sides ``sqrt(1 - lam)`` of the image's, centre uniform, clipped.
+
+    The centre is a pixel drawn uniformly over the image, so boxes near the border are
+    clipped and cover less than ``1 - lam`` of the image: recompute ``lam`` from the box
+    (:func:`box_lambda`), as :func:`cutmix_batch` and the collator do.
+
+    Args:
+        height: Image height ``H`` in pixels, an int >= 1.
+        width: Image width ``W`` in pixels, an int >= 1.
+        lam: The drawn mixing weight, a float in ``[0, 1]``, or a tensor of shape ``(B,)``
+            for one box per sample.
+        generator: Generator to draw the centre from; torch's default generator when ``None``.
+
+    Returns:
+        ``(y0, y1, x0, x1)``: rows ``y0:y1`` and columns ``x0:x1``, with
+        ``0 <= y0 <= y1 <= H`` and ``0 <= x0 <= x1 <= W``. Python ints for a float ``lam``;
+        int64 tensors of shape ``(B,)`` on ``lam``'s device for a tensor ``lam``.
+    """
+    height = check_positive_int(height, "height")
+    width = check_positive_int(width, "width")
+    if isinstance(lam, Tensor):
+        lam = check_lam(lam)
+        if lam.dim() != 1:
+            raise ValueError(f"lam must be a float or a tensor of shape (B,), got shape {tuple(lam.shape)}")
+        n, device = lam.shape[0], lam.device
+        cut = torch.sqrt(1.0 - lam.to(torch.float64))
+        cut_h = (cut * height).floor().long()
+        cut_w = (cut * width).floor().long()
+        g_device = generator.device if generator is not None else device
+        cy = torch.randint(0, height, (n,), generator=generator, device=g_device).to(device)
+        cx = torch.randint(0, width, (n,), generator=generator, device=g_device).to(device)
+        y0 = cy - cut_h // 2
+        x0 = cx - cut_w // 2
+        return (
+            y0.clamp(0, height), (y0 + cut_h).clamp(0, height),
+            x0.clamp(0, width), (x0 + cut_w).clamp(0, width),
+        )
+    lam = check_lam(lam)
+    cut = math.sqrt(1.0 - lam)
+    cut_h, cut_w = int(height * cut), int(width * cut)
+    centre = torch.randint(0, height * width, (1,), generator=generator,
+                           device=generator.device if generator is not None else "cpu")
+    cy, cx = divmod(int(centre), width)
+    y0, x0 = cy - cut_h // 2, cx - cut_w // 2
+    return (
+        min(max(y0, 0), height), min(max(y0 + cut_h, 0), height),
+        min(max(x0, 0), width), min(max(x0 + cut_w, 0), width),
+    )
+
+
+def box_lambda(
+    height: int, width: int, box: Union[Tuple[int, int, int, int], Tuple[Tensor, Tensor, Tensor, Tensor]]
+) -> Union[float, Tensor]:
+    """The share of an ``H x W`` image outside ``box``: ``1 - box_area / (H * W)``.
+
+    Args:
+        height: Image height ``H``.
+        width: Image width ``W``.
+        box: ``(y0, y1, x0, x1)`` as ints, or as tensors of shape ``(B,)``.
+
+    Returns:
+        A float for an int box, a float32 tensor of shape ``(B,)`` for a tensor box.
+    """
+    y0, y1, x0, x1 = box
+    if isinstance(y0, Tensor):
+        area = (y1 - y0) * (x1 - x0)
+        return (1.0 - area.to(torch.float64) / (height * width)).to(torch.float32)
+    return 1.0 - (y1 - y0) * (x1 - x0) / (height * width)
+
+
+class _Draw(NamedTuple):
+    """The random parameters of one mixed batch (see :func:`draw_params`)."""
+
+    mixed: bool
+    index: Tensor  # (B,) int64 partner of each image
+    box: Tuple[Any, Any, Any, Any]  # ints (batch mode) or (B,) int64 tensors (elem mode)
+    lam: Union[float, Tensor]  # float (batch mode) or (B,) float32 (elem mode)
+
+
+def draw_params(
+    batch_size: int,
+    height: int,
+    width: int,
+    *,
+    alpha: float,
+    prob: float,
+    mode: str,
+    generator: Optional[torch.Generator] = None,
+    device: Union[str, torch.device, None] = None,
+) -> _Draw:
+    """Draw everything random about one batch: whether to mix, partners, boxes and ``lam``.
+
+    The single place where boxes are drawn: :func:`cutmix_batch` and the collator call it.
+    ``lam`` is recomputed from the clipped box. An unmixed batch (probability ``1 - prob``)
+    gets the identity as partners, empty boxes and ``lam = 1``.
+
+    Scalars (the mix decision, the batch-mode ``lam`` and box) are drawn from ``generator``,
+    or torch's default CPU generator, so no accelerator is synchronised. Tensors (partners,
+    per-sample ``lam`` and boxes) are drawn on ``generator``'s device, or on ``device``
+    with its default generator, and end up on ``device``.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    scalar_device = generator.device if generator is not None else torch.device("cpu")
+    tensor_device = generator.device if generator is not None else device
+    mixed = prob >= 1.0 or (
+        prob > 0.0 and float(torch.rand((), generator=generator, device=scalar_device)) < prob
+    )
+    if not mixed:
+        index = torch.arange(batch_size, device=device)
+        if mode == "batch":
+            return _Draw(False, index, (0, 0, 0, 0), 1.0)
+        zeros = torch.zeros(batch_size, dtype=torch.long, device=device)
+        return _Draw(False, index, (zeros,) * 4, torch.ones(batch_size, device=device))
+    index = torch.randperm(batch_size, generator=generator, device=tensor_device).to(device)
+    if mode == "batch":
+        box = rand_box(height, width, sample_lambda(alpha, generator), generator)
+        return _Draw(True, index, box, box_lambda(height, width, box))
+    lam0 = sample_lambda(alpha, generator, size=batch_size, device=tensor_device)
+    box = tuple(t.to(device) for t in rand_box(height, width, lam0, generator))
+    return _Draw(True, index, box, box_lambda(height, width, box))
+
+
+def box_mask(height: int, width: int, box: Tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
+    """Boolean masks of shape ``(B, H, W)``, True inside each sample's box."""
+    y0, y1, x0, x1 = box
+    rows = torch.arange(height, device=y0.device)
+    cols = torch.arange(width, device=x0.device)
+    in_rows = (rows >= y0[:, None]) & (rows < y1[:, None])  # (B, H)
+    in_cols = (cols >= x0[:, None]) & (cols < x1[:, None])  # (B, W)
+    return in_rows[:, :, None] & in_cols[:, None, :]
+
+
+def boxes_tensor(draw: _Draw, batch_size: int) -> MixBoxes:
+    """The boxes of a draw as a :class:`MixBoxes` (CPU, int64)."""
+    if isinstance(draw.box[0], Tensor):
+        boxes = torch.stack([t.cpu() for t in draw.box], dim=1)
+    else:
+        boxes = torch.tensor([draw.box], dtype=torch.long).expand(batch_size, 4).clone()
+    return MixBoxes(boxes, draw.index.cpu())
+
+
+def cutmix_batch(
+    images: Tensor,
+    labels: Tensor,
+    *,
+    alpha: float = 1.0,
+    prob: float = 1.0,
+    mode: Mode = "batch",
+    generator: Optional[torch.Generator] = None,
+    inplace: bool = False,
+    return_boxes: bool = False,
+) -> Union[Tuple[Tensor, MixedTarget], Tuple[Tensor, MixedTarget, MixBoxes]]:
+    """CutMix a batch that is already a tensor, on any device (the GPU path).
+
+    Each image ``i`` gets the box ``(y0, y1, x0, x1)`` cut from its partner ``index[i]`` (a
+    random permutation of the batch), and ``lam`` is recomputed from the clipped box.
+
+    Args:
+        images: Batch of shape ``(B, C, H, W)`` or ``(B, H, W)``, any dtype, any device.
+        labels: Class indices of shape ``(B,)`` or label vectors of shape ``(B, K)``
+            (multi-label, one-hot or soft), on any device.
+        alpha: ``lam ~ Beta(alpha, alpha)`` before the box is clipped; a finite number > 0.
+        prob: Probability of mixing the batch; otherwise it is returned unmixed with ``lam = 1``
+            and ``y_b == y_a``.
+        mode: ``"batch"``: one box and one ``lam`` (a Python float) for the whole batch.
+            ``"elem"``: a box and a ``lam`` per sample (a float32 tensor of shape ``(B,)`` on
+            the images' device), built without a Python loop over samples.
+        generator: Generator to draw from; torch's default generator when ``None``. In elem
+            mode the draws happen on the generator's device, or on the images' device when
+            ``None``, so a CUDA batch needs no host synchronisation.
+        inplace: Write the mixed images into ``images`` instead of a new tensor.
+        return_boxes: Also return the :class:`MixBoxes` used, e.g. for :func:`~cutmix_collate.viz.mixed_grid`.
+
+    Returns:
+        ``(images, MixedTarget(y_a, y_b, lam))`` and, with ``return_boxes=True``, a third item
+        ``MixBoxes(boxes, index)``. ``images`` has the input's shape, dtype and device;
+        ``y_a`` is ``labels`` and ``y_b`` the partners' labels; ``lam`` is the share of each
+        image that still comes from itself.
+
+    Raises:
+        TypeError: ``images`` or ``labels`` is not a tensor.
+        ValueError: a bad shape, an empty batch, or a bad ``alpha``, ``prob`` or ``mode``.
+    """
+    alpha = check_alpha(alpha)
+    prob = check_prob(prob)
+    mode = check_choice(mode, MODES, "mode")
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a tensor of shape (B, C, H, W) or (B, H, W), got {_describe(images)}")
+    if not isinstance(labels, Tensor):
+        raise TypeError(f"labels must be a tensor of shape (B,) or (B, K), got {_describe(labels)}")
+    if images.dim() not in (3, 4):
+        raise ValueError(
+            f"images must have shape (B, C, H, W) or (B, H, W), got shape {tuple(images.shape)}"
+        )
+    batch_size, height, width = images.shape[0], images.shape[-2], images.shape[-1]
+    if batch_size == 0:
+        raise ValueError("images must hold at least one image, got an empty batch")
+    if labels.dim() not in (1, 2) or labels.shape[0] != batch_size:
+        raise ValueError(
+            f"labels must have shape ({batch_size},) or ({batch_size}, K) to match images, "
+            f"got shape {tuple(labels.shape)}"
+        )
+    if height == 0 or width == 0:
+        raise ValueError(f"images must have H >= 1 and W >= 1, got shape {tuple(images.shape)}")
+    draw = draw_params(batch_size, height, width, alpha=alpha, prob=prob, mode=mode,
+                       generator=generator, device=images.device)
+    index = draw.index
+    if draw.mixed and mode == "elem":
+        mask = box_mask(height, width, draw.box)
+        if images.dim() == 4:
+            mask = mask[:, None]
+        partner = images.index_select(0, index)
+        out = torch.where(mask, partner, images, out=images) if inplace else torch.where(mask, partner, images)
+    else:
+        out = images if inplace else images.clone()
+        y0, y1, x0, x1 = draw.box
+        if draw.mixed and y1 > y0 and x1 > x0:
+            # Gather only the partners' boxes, straight into the output's box. In place, the
+            # boxes are copied first: image i's box is read after image index[i]'s is written.
+            src = images[..., y0:y1, x0:x1]
+            if inplace:
+                src = src.clone()
+            torch.index_select(src, 0, index, out=out[..., y0:y1, x0:x1])
+    y_b = labels.index_select(0, index) if draw.mixed else labels.clone()
+    target = MixedTarget(labels, y_b, draw.lam)
+    if return_boxes:
+        return out, target, boxes_tensor(draw, batch_size)
+    return out, target
+
