@@ -21,9 +21,13 @@ __all__: list = []  # private module
 
 
 def _describe(value: Any) -> str:
+    """A short description of an argument for error messages (long reprs are cut)."""
     if isinstance(value, Tensor):
         return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    return f"{value!r} ({type(value).__name__})"
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} ({type(value).__name__})"
 
 
 def check_alpha(alpha: Any, name: str = "alpha") -> float:
@@ -88,8 +92,8 @@ def check_lam(
                 f"{name} must have shape ({batch_size},) to match the batch, "
                 f"got shape {tuple(lam.shape)}"
             )
-        if lam.is_complex() or lam.dtype == torch.bool:
-            raise TypeError(f"{name} must be a real floating tensor, got dtype {lam.dtype}")
+        if not lam.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {lam.dtype}")
         if lam.device.type == "cpu" and lam.numel() > 0:
             bad = ~((lam >= 0) & (lam <= 1))
             if bool(bad.any()):
@@ -131,6 +135,10 @@ def split_target(target: Any, name: str = "target") -> Tuple[Any, Any, Any, bool
             raise ValueError(
                 f"{name}.y_a and {name}.y_b must have the same shape, "
                 f"got {tuple(y_a.shape)} and {tuple(y_b.shape)}"
+            )
+        if y_a.dtype != y_b.dtype:
+            raise ValueError(
+                f"{name}.y_a and {name}.y_b must have the same dtype, got {y_a.dtype} and {y_b.dtype}"
             )
         return y_a, y_b, lam, True
     raise TypeError(

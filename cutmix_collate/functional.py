@@ -42,29 +42,30 @@ class MixedTarget(NamedTuple):
     y_b: Tensor
     lam: Union[float, Tensor]
 
-    def to(self, *args: Any, **kwargs: Any) -> "MixedTarget":
-        """Move the tensors like :meth:`torch.Tensor.to`; a float ``lam`` stays a float.
+    def to(
+        self, device: Union[str, int, torch.device, None] = None, *, non_blocking: bool = False
+    ) -> "MixedTarget":
+        """Move the tensors to ``device``; dtypes are kept and a float ``lam`` stays a float.
 
-        Label dtypes are kept: only a device (and ``non_blocking``) is taken from the
-        arguments for ``y_a`` and ``y_b``, while a per-sample ``lam`` follows the full call.
+        Args:
+            device: Target device (``"cuda"``, ``0``, a :class:`torch.device`), or ``None``
+                to keep the current one.
+            non_blocking: Passed on to :meth:`torch.Tensor.to` (useful with pinned memory).
+
+        Returns:
+            A new :class:`MixedTarget` on ``device``.
         """
-        device = _device_of(args, kwargs)
-        non_blocking = bool(kwargs.get("non_blocking", False))
-        y_a = self.y_a.to(device, non_blocking=non_blocking) if device is not None else self.y_a
-        y_b = self.y_b.to(device, non_blocking=non_blocking) if device is not None else self.y_b
-        lam = self.lam.to(*args, **kwargs) if isinstance(self.lam, Tensor) else self.lam
-        return MixedTarget(y_a, y_b, lam)
-
-
-def _device_of(args: tuple, kwargs: dict) -> Optional[torch.device]:
-    if "device" in kwargs:
-        return torch.device(kwargs["device"])
-    for arg in args:
-        if isinstance(arg, (str, torch.device)):
-            return torch.device(arg)
-        if isinstance(arg, Tensor):
-            return arg.device
-    return None
+        if device is None:
+            return self
+        if isinstance(device, int) and not isinstance(device, bool):
+            device = torch.device("cuda", device)
+        device = torch.device(device)
+        lam = self.lam.to(device, non_blocking=non_blocking) if isinstance(self.lam, Tensor) else self.lam
+        return MixedTarget(
+            self.y_a.to(device, non_blocking=non_blocking),
+            self.y_b.to(device, non_blocking=non_blocking),
+            lam,
+        )
 
 
 class MixBoxes(NamedTuple):
