@@ -186,7 +186,7 @@ def _epoch_throughput(loader: DataLoader, after: Optional[Callable], batch_size:
 
 def run_collate_benchmark(
     configs: List[str], datasets: List[str], workers: List[int], reps: int, images_per_epoch: int,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = print, only: Optional[List[str]] = None,
 ) -> Tuple[List[Dict[str, Any]], List[str]]:
     """Measure every variant interleaved; return rows of results and notes."""
     rows: List[Dict[str, Any]] = []
@@ -199,6 +199,9 @@ def run_collate_benchmark(
             dataset = cls(shape, dtype, batches * batch_size)
             for num_workers in workers:
                 found, notes = variants(dtype)
+                if only:
+                    found = {k: v for k, v in found.items()
+                             if k == "default_collate" or any(o.lower() in k.lower() for o in only)}
                 all_notes.extend(n for n in notes if n not in all_notes)
                 loaders = {
                     name: DataLoader(
@@ -390,6 +393,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--workers", nargs="+", type=int, default=[0, 2])
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (default 5)")
     parser.add_argument("--images", type=int, default=6000, help="images per timed epoch (default 6000)")
+    parser.add_argument("--variants", nargs="+", default=None,
+                        help="only variants whose name contains one of these (default_collate always runs)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="cuda adds the gpu section")
     parser.add_argument("--out", default="benchmark-out", help="folder for benchmark.json (and .png)")
     parser.add_argument("--plot", action="store_true", help="also write a bar chart (needs matplotlib)")
@@ -410,7 +415,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     report: Dict[str, Any] = {"machine": _machine(), "command": " ".join(["python -m cutmix_collate.benchmark"] + (argv if argv is not None else sys.argv[1:]))}
     print(f"# {report['command']}\n# {report['machine']}")
     if "collate" in sections:
-        rows, notes = run_collate_benchmark(args.configs, args.datasets, args.workers, args.reps, args.images)
+        rows, notes = run_collate_benchmark(
+            args.configs, args.datasets, args.workers, args.reps, args.images, only=args.variants
+        )
         report["collate"] = rows
         report["notes"] = notes
         print("\n" + _markdown_table(rows))

@@ -106,12 +106,19 @@ class CutMixCollator:
         if len(batch) == 0:
             raise ValueError("batch must hold at least one sample, got an empty batch")
         is_dict = isinstance(batch[0], dict)
-        images: List[Tensor] = []
-        labels: List[Any] = []
-        for i, sample in enumerate(batch):
-            image, label = self._split_sample(sample, i, is_dict)
-            images.append(_as_image(image, i))
-            labels.append(label)
+        if is_dict or not _all_pairs(batch):
+            pairs = [self._split_sample(sample, i, is_dict) for i, sample in enumerate(batch)]
+            raw_images = [pair[0] for pair in pairs]
+            labels = [pair[1] for pair in pairs]
+        else:
+            raw_images = [sample[0] for sample in batch]
+            labels = [sample[1] for sample in batch]
+        if all(isinstance(image, Tensor) for image in raw_images):
+            images = raw_images
+            if images[0].dim() < 2:
+                _as_image(images[0], 0)  # raises the error for too few dimensions
+        else:
+            images = [_as_image(image, i) for i, image in enumerate(raw_images)]
         _check_images(images)
         draw = self._draw(images[0], len(images))
         out = _mix_images(images, draw, self.mode)
@@ -201,10 +208,20 @@ def _is_pil(obj: Any) -> bool:
     return pil is not None and isinstance(obj, pil.Image)
 
 
+def _all_pairs(batch: Sequence[Any]) -> bool:
+    """Fast check that every sample is a tuple or list of length 2."""
+    return all(type(s) in (tuple, list) and len(s) == 2 for s in batch)
+
+
 def _check_images(images: List[Tensor]) -> None:
     first = images[0]
     if first.shape[-1] == 0 or first.shape[-2] == 0:
         raise ValueError(f"images must have H >= 1 and W >= 1, got shape {tuple(first.shape)} at sample 0")
+    shape, dtype, on_cpu = first.shape, first.dtype, first.is_cpu
+    if on_cpu and all(
+        image.shape == shape and image.dtype == dtype and image.is_cpu for image in images
+    ):
+        return  # fast path; the loop below finds and names the first bad sample
     for i, image in enumerate(images):
         if image.shape != first.shape:
             raise ValueError(
@@ -357,6 +374,13 @@ def _mix_labels(labels: List[Any], draw: _Draw) -> MixedTarget:
 
 def _collate_labels(labels: List[Any]) -> Tensor:
     """Labels as one tensor of shape ``(B,)`` or ``(B, K)``, as default_collate would build it."""
+    first = labels[0]
+    if type(first) is int and all(type(label) is int for label in labels):
+        return torch.tensor(labels)  # fast path: class indices as Python ints
+    if isinstance(first, Tensor) and first.dim() <= 1:
+        shape, dtype = first.shape, first.dtype
+        if all(isinstance(label, Tensor) and label.shape == shape and label.dtype == dtype for label in labels):
+            return torch.stack(labels)  # fast path: 0-d tensors or label vectors
     tensors: List[Tensor] = []
     numbers_only = True
     for i, label in enumerate(labels):
