@@ -1,20 +1,31 @@
 """cutmix_collate: CutMix as a drop-in ``collate_fn``, loss wrapper and metrics for PyTorch."""
 
-from .collator import CutMixCollator
+from .collator import CutMixCollator, CutMixOrMixUpCollator, MixUpCollator
 from .losses import CutMixCriterion, FocalLoss, focal_loss, soft_targets
-from .functional import MixBoxes, MixedTarget, box_lambda, cutmix_batch, rand_box, sample_lambda
+from .functional import (
+    MixBoxes,
+    MixedTarget,
+    box_lambda,
+    cutmix_batch,
+    mixup_batch,
+    rand_box,
+    sample_lambda,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CutMixCollator",
     "CutMixCriterion",
+    "CutMixOrMixUpCollator",
     "FocalLoss",
     "MixBoxes",
+    "MixUpCollator",
     "MixedTarget",
     "box_lambda",
     "cutmix_batch",
     "focal_loss",
+    "mixup_batch",
     "rand_box",
     "sample_lambda",
     "soft_targets",

@@ -25,32 +25,237 @@ from __future__ import annotations
 import numbers
 import sys
 import warnings
-from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import default_collate, get_worker_info
 
-from ._checks import _describe, check_alpha, check_choice, check_prob
-from .functional import MODES, MixBoxes, MixedTarget, _Draw, box_mask, boxes_tensor, draw_params
+from ._checks import _describe, check_alpha, check_choice, check_positive_int, check_prob
+from .functional import (
+    MODES,
+    MixedTarget,
+    _Draw,
+    box_mask,
+    boxes_tensor,
+    check_mixup_dtype,
+    draw_params,
+)
 
-__all__ = ["CutMixCollator"]
+__all__ = ["CutMixCollator", "CutMixOrMixUpCollator", "MixUpCollator"]
 
 #: Images with at most this many elements are stacked into a scratch buffer first and mixed
 #: with whole-batch operations (see the module docstring); larger ones are copied per sample.
 _SMALL_IMAGE_NUMEL = 16384
 
 
-class CutMixCollator:
+_ENABLED, _PROB, _EPOCH = 0, 1, 2
+
+
+class _MixCollator:
+    """Machinery shared by the collators: samples in, mixed batch out, state in shared memory.
+
+    ``enabled``, ``prob`` and the epoch live in a small shared-memory tensor. DataLoader workers
+    receive the collator by fork (the mapping is inherited) or by spawn (torch's pickler sends
+    the same shared storage), so a change made in the main process is seen by every worker,
+    persistent ones included, from the next batch it collates.
+    """
+
+    _kinds: Tuple[str, ...] = ("cutmix",)
+
+    def __init__(
+        self,
+        *,
+        prob: float,
+        mode: str,
+        image_key: str,
+        label_key: Optional[str],
+        mask_key: Optional[str],
+        return_boxes: bool,
+        off_epoch: Optional[int],
+        prob_schedule: Optional[Callable[[int], float]],
+        out_dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        prob = check_prob(prob)
+        self.mode = check_choice(mode, MODES, "mode")
+        for value, name in ((image_key, "image_key"), (label_key, "label_key"), (mask_key, "mask_key")):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, got {_describe(value)}")
+        if image_key is None:
+            raise TypeError("image_key must be a str, got None")
+        if label_key is None and mask_key is None:
+            raise ValueError("label_key may be None only for segmentation samples (give mask_key)")
+        if mask_key is not None and "mixup" in self._kinds:
+            raise ValueError(f"mask_key is not supported by {type(self).__name__}: masks cannot be blended")
+        if off_epoch is not None:
+            off_epoch = check_positive_int(off_epoch, "off_epoch", minimum=0)
+        if prob_schedule is not None and not callable(prob_schedule):
+            raise TypeError(f"prob_schedule must be a callable epoch -> prob, got {_describe(prob_schedule)}")
+        if out_dtype is not None:
+            check_mixup_dtype(torch.float32, out_dtype)
+        self.image_key = image_key
+        self.label_key = label_key
+        self.mask_key = mask_key
+        self.return_boxes = bool(return_boxes)
+        self.off_epoch = off_epoch
+        self.prob_schedule = prob_schedule
+        self.out_dtype = out_dtype
+        self._state = torch.tensor([1.0, prob, 0.0], dtype=torch.float64).share_memory_()
+
+    # ---- state shared with the workers
+
+    @property
+    def enabled(self) -> bool:
+        """Whether batches are mixed; set it in the main process, workers follow."""
+        return bool(self._state[_ENABLED])
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"enabled must be a bool, got {_describe(value)}")
+        self._state[_ENABLED] = float(value)
+
+    @property
+    def prob(self) -> float:
+        """Probability that a batch is mixed; set it in the main process, workers follow."""
+        return float(self._state[_PROB])
+
+    @prob.setter
+    def prob(self, value: float) -> None:
+        self._state[_PROB] = check_prob(value)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch last given to :meth:`set_epoch` (0 before any call)."""
+        return int(self._state[_EPOCH])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start an epoch: applies ``prob_schedule`` and ``off_epoch``.
+
+        Call it in the main process before iterating the epoch's loader: every worker, also a
+        persistent one, collates that epoch's batches with the new state. (Batches a worker
+        collated before the call, up to ``prefetch_factor * num_workers`` of them, keep the old
+        one; iterating a new epoch discards nothing, so call it before the ``for`` loop.)
+
+        Args:
+            epoch: The epoch about to start, an int >= 0. With ``off_epoch``, mixing is
+                turned off from that epoch on (``enabled = epoch < off_epoch``); with
+                ``prob_schedule``, ``prob = prob_schedule(epoch)``.
+        """
+        epoch = check_positive_int(epoch, "epoch", minimum=0)
+        self._state[_EPOCH] = float(epoch)
+        if self.prob_schedule is not None:
+            self.prob = check_prob(self.prob_schedule(epoch), "prob_schedule(epoch)")
+        if self.off_epoch is not None:
+            self.enabled = epoch < self.off_epoch
+
+    # ---- collation
+
+    def __call__(self, batch: Sequence[Any]) -> Any:
+        """Collate a list of samples into a mixed batch (see the class docstring)."""
+        if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)):
+            raise TypeError(f"batch must be a list of samples, got {_describe(batch)}")
+        if len(batch) == 0:
+            raise ValueError("batch must hold at least one sample, got an empty batch")
+        is_dict = isinstance(batch[0], dict)
+        masks: Optional[List[Tensor]] = None
+        if is_dict:
+            parts = [self._split_dict(sample, i) for i, sample in enumerate(batch)]
+            raw_images = [part[0] for part in parts]
+            labels = [part[1] for part in parts]
+            if self.mask_key is not None:
+                masks = [_as_image(part[2], i, what="mask", channels_first=False) for i, part in enumerate(parts)]
+        elif _all_pairs(batch):
+            raw_images = [sample[0] for sample in batch]
+            labels = [sample[1] for sample in batch]
+        else:
+            pairs = [_split_pair(sample, i) for i, sample in enumerate(batch)]
+            raw_images = [pair[0] for pair in pairs]
+            labels = [pair[1] for pair in pairs]
+        if all(isinstance(image, Tensor) for image in raw_images):
+            images = raw_images
+            if images[0].dim() < 2:
+                _as_image(images[0], 0)  # raises the error for too few dimensions
+        else:
+            images = [_as_image(image, i) for i, image in enumerate(raw_images)]
+        _check_images(images)
+        if masks is not None:
+            _check_images(masks, what="mask")
+            if masks[0].shape[-2:] != images[0].shape[-2:]:
+                raise ValueError(
+                    "mask and image sizes must match; sample 0 has a mask of "
+                    f"{tuple(masks[0].shape)} and an image of {tuple(images[0].shape)}"
+                )
+
+        first = images[0]
+        if "mixup" in self._kinds:  # checked every batch, not only when MixUp is drawn
+            check_mixup_dtype(first.dtype, self.out_dtype)
+        enabled, prob, _ = self._state.tolist()
+        kind, alpha = self._pick()
+        # generator=None: torch's default generator, which the DataLoader seeds per worker.
+        draw = draw_params(
+            len(images), first.shape[-2], first.shape[-1], alpha=alpha,
+            prob=prob if enabled else 0.0, mode=self.mode, kind=kind, device=first.device,
+        )
+        if kind == "mixup":
+            out = _blend_images(images, draw, check_mixup_dtype(first.dtype, self.out_dtype))
+        else:
+            out = _mix_images(images, draw, self.mode)
+            if self.out_dtype is not None:  # a switching collator returns one dtype
+                out = out.to(self.out_dtype)
+        target = _mix_labels(labels, draw) if self.label_key is not None or not is_dict else None
+        boxes = boxes_tensor(draw, len(images)) if self.return_boxes else None
+        if not is_dict:
+            return (out, target) if boxes is None else (out, target, boxes)
+        result: Dict[str, Any] = {}
+        for key in batch[0]:
+            if key == self.image_key:
+                result[key] = out
+            elif key == self.label_key:
+                result[key] = target
+            elif key == self.mask_key:
+                result[key] = _mix_images(masks, draw, self.mode)  # type: ignore[arg-type]
+            else:
+                result[key] = default_collate([sample[key] for sample in batch])
+        if boxes is not None:
+            result["mix_boxes"] = boxes
+        return result
+
+    def _pick(self) -> Tuple[str, float]:
+        """The kind of mixing and its alpha for the next batch."""
+        raise NotImplementedError
+
+    def _split_dict(self, sample: Any, i: int) -> Tuple[Any, Any, Any]:
+        if not isinstance(sample, dict):
+            raise TypeError(
+                f"every sample must be a dict like sample 0, got {_describe(sample)} at sample {i}"
+            )
+        for key, name in ((self.image_key, "image_key"), (self.label_key, "label_key"), (self.mask_key, "mask_key")):
+            if key is not None and key not in sample:
+                raise ValueError(
+                    f"sample {i} has no key {key!r} ({name}); its keys are {sorted(map(str, sample))}"
+                )
+        label = sample[self.label_key] if self.label_key is not None else None
+        mask = sample[self.mask_key] if self.mask_key is not None else None
+        return sample[self.image_key], label, mask
+
+    def _repr_args(self) -> str:
+        return f"prob={self.prob}, mode={self.mode!r}, enabled={self.enabled}"
+
+
+class CutMixCollator(_MixCollator):
     """A picklable ``collate_fn`` that returns CutMix batches.
 
     Pass it to a DataLoader; it works in the main process and in workers (fork and spawn)::
 
+        collator = CutMixCollator(alpha=1.0)
         loader = DataLoader(dataset, batch_size=64, shuffle=True, num_workers=2,
-                            collate_fn=CutMixCollator(alpha=1.0))
-        for images, (y_a, y_b, lam) in loader:
-            ...
+                            collate_fn=collator, persistent_workers=True)
+        for epoch in range(epochs):
+            collator.set_epoch(epoch)
+            for images, (y_a, y_b, lam) in loader:
+                ...
 
     Args:
         alpha: ``lam ~ Beta(alpha, alpha)`` before the box is clipped; a finite number > 0.
@@ -60,9 +265,14 @@ class CutMixCollator:
             ``"elem"``: a box and a ``lam`` per sample (a float32 tensor of shape ``(B,)``).
         image_key: For dict samples, the key of the image.
         label_key: For dict samples, the key of the label; it holds the
-            :class:`~cutmix_collate.MixedTarget` in the output dict.
+            :class:`~cutmix_collate.MixedTarget` in the output dict. ``None`` for segmentation
+            samples without an image-level label (needs ``mask_key``).
+        mask_key: For dict samples, the key of a segmentation mask ``(H, W)`` or ``(C, H, W)``
+            (any dtype): it gets the same box from the same partner as the image.
         return_boxes: Also return the :class:`~cutmix_collate.MixBoxes` used: a third item
             for pair samples, the key ``"mix_boxes"`` for dict samples.
+        off_epoch: With :meth:`set_epoch`, turn mixing off from this epoch on.
+        prob_schedule: With :meth:`set_epoch`, a picklable callable ``epoch -> prob``.
 
     Samples are ``(image, label)`` pairs (tuples or lists) or dicts. Images are tensors of
     shape ``(C, H, W)`` or ``(H, W)`` (any leading dimensions: the box is cut from the last
@@ -70,6 +280,9 @@ class CutMixCollator:
     which is kept. Labels are ints, floats, 0-d tensors, or label vectors of shape ``(K,)``
     (tensors, numpy arrays or lists of numbers: multi-label, one-hot or soft), collated as
     ``default_collate`` would; ``y_b`` holds the partners' labels.
+
+    ``enabled`` and ``prob`` can be changed at any time in the main process, and the change
+    reaches the DataLoader's workers, persistent ones included (the state is in shared memory).
 
     Returns (from ``__call__``):
         ``(images, MixedTarget(y_a, y_b, lam))``: images of shape ``(B, C, H, W)`` (or
@@ -84,95 +297,150 @@ class CutMixCollator:
         prob: float = 1.0,
         mode: Literal["batch", "elem"] = "batch",
         image_key: str = "image",
-        label_key: str = "label",
+        label_key: Optional[str] = "label",
+        mask_key: Optional[str] = None,
         return_boxes: bool = False,
+        off_epoch: Optional[int] = None,
+        prob_schedule: Optional[Callable[[int], float]] = None,
     ) -> None:
         self.alpha = check_alpha(alpha)
-        self.prob = check_prob(prob)
-        self.mode = check_choice(mode, MODES, "mode")
-        self.image_key = image_key
-        self.label_key = label_key
-        self.return_boxes = bool(return_boxes)
+        super().__init__(
+            prob=prob, mode=mode, image_key=image_key, label_key=label_key, mask_key=mask_key,
+            return_boxes=return_boxes, off_epoch=off_epoch, prob_schedule=prob_schedule,
+        )
+
+    def _pick(self) -> Tuple[str, float]:
+        return "cutmix", self.alpha
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(alpha={self.alpha}, {self._repr_args()})"
+
+
+class MixUpCollator(_MixCollator):
+    """A picklable ``collate_fn`` that returns MixUp batches, with the CutMix interface.
+
+    Each image becomes ``lam * x[i] + (1 - lam) * x[j]`` with its partner ``j`` from a random
+    permutation, and the target is ``MixedTarget(y_a, y_b, lam)``, so
+    :class:`~cutmix_collate.CutMixCriterion` and the metrics work unchanged. Built straight
+    into the output (shared memory in a worker), like :class:`CutMixCollator`.
+
+    Args:
+        alpha: ``lam ~ Beta(alpha, alpha)``; a finite number > 0 (0.2 to 1.0 is usual).
+        prob: Probability that a batch is mixed.
+        mode: ``"batch"``: one ``lam`` for the batch; ``"elem"``: a ``lam`` per sample.
+        image_key: For dict samples, the key of the image.
+        label_key: For dict samples, the key of the label.
+        out_dtype: Images must be floating point; integer images (uint8) are an error unless
+            ``out_dtype`` (e.g. ``torch.float32``) asks for a conversion (values kept, not rescaled).
+        off_epoch: With :meth:`set_epoch`, turn mixing off from this epoch on.
+        prob_schedule: With :meth:`set_epoch`, a picklable callable ``epoch -> prob``.
+    """
+
+    _kinds = ("mixup",)
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        *,
+        prob: float = 1.0,
+        mode: Literal["batch", "elem"] = "batch",
+        image_key: str = "image",
+        label_key: str = "label",
+        out_dtype: Optional[torch.dtype] = None,
+        off_epoch: Optional[int] = None,
+        prob_schedule: Optional[Callable[[int], float]] = None,
+    ) -> None:
+        self.alpha = check_alpha(alpha)
+        super().__init__(
+            prob=prob, mode=mode, image_key=image_key, label_key=label_key, mask_key=None,
+            return_boxes=False, off_epoch=off_epoch, prob_schedule=prob_schedule, out_dtype=out_dtype,
+        )
+
+    def _pick(self) -> Tuple[str, float]:
+        return "mixup", self.alpha
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(alpha={self.alpha}, {self._repr_args()})"
+
+
+class CutMixOrMixUpCollator(_MixCollator):
+    """A ``collate_fn`` that applies CutMix or MixUp, picked per batch (as timm's ``Mixup`` does).
+
+    Args:
+        cutmix_alpha: Beta parameter of CutMix batches.
+        mixup_alpha: Beta parameter of MixUp batches.
+        switch_prob: Probability that a batch uses CutMix rather than MixUp.
+        prob: Probability that a batch is mixed at all.
+        mode: ``"batch"`` or ``"elem"``, as for :class:`CutMixCollator`.
+        image_key: For dict samples, the key of the image.
+        label_key: For dict samples, the key of the label.
+        out_dtype: As for :class:`MixUpCollator`: integer images need a floating ``out_dtype``;
+            CutMix batches are converted to it too, so every batch has one dtype.
+        return_boxes: Also return the :class:`~cutmix_collate.MixBoxes` (empty for MixUp batches).
+        off_epoch: With :meth:`set_epoch`, turn mixing off from this epoch on.
+        prob_schedule: With :meth:`set_epoch`, a picklable callable ``epoch -> prob``.
+    """
+
+    _kinds = ("cutmix", "mixup")
+
+    def __init__(
+        self,
+        cutmix_alpha: float = 1.0,
+        mixup_alpha: float = 0.2,
+        *,
+        switch_prob: float = 0.5,
+        prob: float = 1.0,
+        mode: Literal["batch", "elem"] = "batch",
+        image_key: str = "image",
+        label_key: str = "label",
+        out_dtype: Optional[torch.dtype] = None,
+        return_boxes: bool = False,
+        off_epoch: Optional[int] = None,
+        prob_schedule: Optional[Callable[[int], float]] = None,
+    ) -> None:
+        self.cutmix_alpha = check_alpha(cutmix_alpha, "cutmix_alpha")
+        self.mixup_alpha = check_alpha(mixup_alpha, "mixup_alpha")
+        self.switch_prob = check_prob(switch_prob, "switch_prob")
+        super().__init__(
+            prob=prob, mode=mode, image_key=image_key, label_key=label_key, mask_key=None,
+            return_boxes=return_boxes, off_epoch=off_epoch, prob_schedule=prob_schedule,
+            out_dtype=out_dtype,
+        )
+
+    def _pick(self) -> Tuple[str, float]:
+        # Drawn every batch, from torch's default generator like everything else.
+        if float(torch.rand(())) < self.switch_prob:
+            return "cutmix", self.cutmix_alpha
+        return "mixup", self.mixup_alpha
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(alpha={self.alpha}, prob={self.prob}, mode={self.mode!r})"
+            f"{type(self).__name__}(cutmix_alpha={self.cutmix_alpha}, mixup_alpha={self.mixup_alpha}, "
+            f"switch_prob={self.switch_prob}, {self._repr_args()})"
         )
 
-    def __call__(self, batch: Sequence[Any]) -> Any:
-        """Collate a list of samples into a mixed batch (see the class docstring)."""
-        if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)):
-            raise TypeError(f"batch must be a list of samples, got {_describe(batch)}")
-        if len(batch) == 0:
-            raise ValueError("batch must hold at least one sample, got an empty batch")
-        is_dict = isinstance(batch[0], dict)
-        if is_dict or not _all_pairs(batch):
-            pairs = [self._split_sample(sample, i, is_dict) for i, sample in enumerate(batch)]
-            raw_images = [pair[0] for pair in pairs]
-            labels = [pair[1] for pair in pairs]
-        else:
-            raw_images = [sample[0] for sample in batch]
-            labels = [sample[1] for sample in batch]
-        if all(isinstance(image, Tensor) for image in raw_images):
-            images = raw_images
-            if images[0].dim() < 2:
-                _as_image(images[0], 0)  # raises the error for too few dimensions
-        else:
-            images = [_as_image(image, i) for i, image in enumerate(raw_images)]
-        _check_images(images)
-        draw = self._draw(images[0], len(images))
-        out = _mix_images(images, draw, self.mode)
-        target = _mix_labels(labels, draw)
-        boxes = boxes_tensor(draw, len(images)) if self.return_boxes else None
-        if not is_dict:
-            return (out, target) if boxes is None else (out, target, boxes)
-        result: Dict[str, Any] = {}
-        for key in batch[0]:
-            if key == self.image_key:
-                result[key] = out
-            elif key == self.label_key:
-                result[key] = target
-            else:
-                result[key] = default_collate([sample[key] for sample in batch])
-        if boxes is not None:
-            result["mix_boxes"] = boxes
-        return result
 
-    def _draw(self, first: Tensor, batch_size: int) -> _Draw:
-        # generator=None: torch's default generator, seeded per worker by the DataLoader.
-        return draw_params(
-            batch_size, first.shape[-2], first.shape[-1],
-            alpha=self.alpha, prob=self.prob, mode=self.mode, device=first.device,
+def _split_pair(sample: Any, i: int) -> Tuple[Any, Any]:
+    if not isinstance(sample, (tuple, list)) or len(sample) != 2:
+        what = (
+            f"a {type(sample).__name__} of length {len(sample)}"
+            if isinstance(sample, (tuple, list)) else _describe(sample)
         )
-
-    def _split_sample(self, sample: Any, i: int, is_dict: bool) -> Tuple[Any, Any]:
-        if is_dict:
-            if not isinstance(sample, dict):
-                raise TypeError(
-                    f"every sample must be a dict like sample 0, got {_describe(sample)} at sample {i}"
-                )
-            for key, name in ((self.image_key, "image_key"), (self.label_key, "label_key")):
-                if key not in sample:
-                    raise ValueError(
-                        f"sample {i} has no key {key!r} ({name}); its keys are {sorted(map(str, sample))}"
-                    )
-            return sample[self.image_key], sample[self.label_key]
-        if not isinstance(sample, (tuple, list)) or len(sample) != 2:
-            what = (
-                f"a {type(sample).__name__} of length {len(sample)}"
-                if isinstance(sample, (tuple, list)) else _describe(sample)
-            )
-            raise TypeError(
-                f"each sample must be an (image, label) pair or a dict, got {what} at sample {i}"
-            )
-        return sample[0], sample[1]
+        raise TypeError(
+            f"each sample must be an (image, label) pair or a dict, got {what} at sample {i}"
+        )
+    return sample[0], sample[1]
 
 
 # --------------------------------------------------------------------------- inputs
 
 
-def _as_image(image: Any, i: int) -> Tensor:
-    """A sample's image as a tensor, without copying tensors or numpy arrays."""
+def _as_image(image: Any, i: int, what: str = "image", channels_first: bool = True) -> Tensor:
+    """A sample's image (or mask) as a tensor, without copying tensors or numpy arrays.
+
+    PIL images become ``(C, H, W)``; a single-band PIL image is ``(1, H, W)`` as an image
+    and ``(H, W)`` as a mask (``channels_first=False``).
+    """
     if isinstance(image, Tensor):
         tensor = image
     elif isinstance(image, np.ndarray):
@@ -180,15 +448,18 @@ def _as_image(image: Any, i: int) -> Tensor:
     elif _is_pil(image):
         array = np.asarray(image)
         tensor = _from_numpy(array)
-        tensor = tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1)
+        if tensor.dim() == 3:
+            tensor = tensor.permute(2, 0, 1)
+        elif channels_first:
+            tensor = tensor.unsqueeze(0)
     else:
         raise TypeError(
-            f"image of sample {i} must be a tensor, a numpy array or a PIL image, "
+            f"{what} of sample {i} must be a tensor, a numpy array or a PIL image, "
             f"got {_describe(image)}"
         )
     if tensor.dim() < 2:
         raise ValueError(
-            f"image of sample {i} must have at least 2 dimensions (H, W), "
+            f"{what} of sample {i} must have at least 2 dimensions (H, W), "
             f"got shape {tuple(tensor.shape)}"
         )
     return tensor
@@ -213,10 +484,10 @@ def _all_pairs(batch: Sequence[Any]) -> bool:
     return all(type(s) in (tuple, list) and len(s) == 2 for s in batch)
 
 
-def _check_images(images: List[Tensor]) -> None:
+def _check_images(images: List[Tensor], what: str = "image") -> None:
     first = images[0]
     if first.shape[-1] == 0 or first.shape[-2] == 0:
-        raise ValueError(f"images must have H >= 1 and W >= 1, got shape {tuple(first.shape)} at sample 0")
+        raise ValueError(f"{what}s must have H >= 1 and W >= 1, got shape {tuple(first.shape)} at sample 0")
     shape, dtype, on_cpu = first.shape, first.dtype, first.is_cpu
     if on_cpu and all(
         image.shape == shape and image.dtype == dtype and image.is_cpu for image in images
@@ -225,17 +496,17 @@ def _check_images(images: List[Tensor]) -> None:
     for i, image in enumerate(images):
         if image.shape != first.shape:
             raise ValueError(
-                "all images in a batch must have the same shape; "
+                f"all {what}s in a batch must have the same shape; "
                 f"sample {i} has {tuple(image.shape)}, sample 0 has {tuple(first.shape)}"
             )
         if image.dtype != first.dtype:
             raise ValueError(
-                "all images in a batch must have the same dtype; "
+                f"all {what}s in a batch must have the same dtype; "
                 f"sample {i} has {image.dtype}, sample 0 has {first.dtype}"
             )
         if image.device != first.device:
             raise ValueError(
-                "all images in a batch must be on the same device; "
+                f"all {what}s in a batch must be on the same device; "
                 f"sample {i} is on {image.device}, sample 0 on {first.device}"
             )
 
@@ -347,6 +618,33 @@ def _fill_per_sample(out: Tensor, images: List[Tensor], draw: _Draw, mode: str) 
                 size, partner_stride, partner_base + y0 * partner_stride[-2] + x0 * partner_stride[-1]
             )
         )
+
+
+def _blend_images(images: List[Tensor], draw: _Draw, dtype: torch.dtype) -> Tensor:
+    """MixUp: ``lam * x[i] + (1 - lam) * x[index[i]]`` written once into a new batch tensor."""
+    first = images[0]
+    shape = (len(images),) + tuple(first.shape)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    out = _view(_new_batch_storage(first.numel() * itemsize * len(images), first.device), 0, shape, dtype)
+    convert = first.dtype != dtype
+    if not draw.mixed:
+        if convert:
+            out.copy_(torch.stack(images))
+            return out
+        return torch.stack(images, out=out)
+    lam = draw.lam
+    if first.numel() <= _SMALL_IMAGE_NUMEL or convert:
+        scratch = torch.stack(images)
+        if convert:
+            scratch = scratch.to(dtype)
+        weight = lam.to(dtype).view((-1,) + (1,) * first.dim()) if isinstance(lam, Tensor) else lam
+        # lerp(partner, x, lam) = partner + lam * (x - partner) = lam * x + (1 - lam) * partner
+        torch.lerp(scratch.index_select(0, draw.index), scratch, weight, out=out)
+        return out
+    weights = lam.tolist() if isinstance(lam, Tensor) else [lam] * len(images)
+    for i, (j, weight) in enumerate(zip(draw.index.tolist(), weights)):
+        torch.lerp(images[j], images[i], weight, out=out[i])
+    return out
 
 
 def _mix_labels(labels: List[Any], draw: _Draw) -> MixedTarget:

@@ -23,6 +23,7 @@ __all__ = [
     "MixedTarget",
     "box_lambda",
     "cutmix_batch",
+    "mixup_batch",
     "rand_box",
     "sample_lambda",
 ]
@@ -207,8 +208,12 @@ class _Draw(NamedTuple):
 
     mixed: bool
     index: Tensor  # (B,) int64 partner of each image
-    box: Tuple[Any, Any, Any, Any]  # ints (batch mode) or (B,) int64 tensors (elem mode)
+    box: Optional[Tuple[Any, Any, Any, Any]]  # ints / (B,) int64 tensors; None for MixUp
     lam: Union[float, Tensor]  # float (batch mode) or (B,) float32 (elem mode)
+
+
+Kind = Literal["cutmix", "mixup"]
+KINDS = ("cutmix", "mixup")
 
 
 def draw_params(
@@ -219,14 +224,16 @@ def draw_params(
     alpha: float,
     prob: float,
     mode: str,
+    kind: str = "cutmix",
     generator: Optional[torch.Generator] = None,
     device: Union[str, torch.device, None] = None,
 ) -> _Draw:
     """Draw everything random about one batch: whether to mix, partners, boxes and ``lam``.
 
-    The single place where boxes are drawn: :func:`cutmix_batch` and the collator call it.
-    ``lam`` is recomputed from the clipped box. An unmixed batch (probability ``1 - prob``)
-    gets the identity as partners, empty boxes and ``lam = 1``.
+    The single place where mixing parameters are drawn: :func:`cutmix_batch`,
+    :func:`mixup_batch` and the collators call it. For CutMix ``lam`` is recomputed from the
+    clipped box; for MixUp it is the Beta draw itself and there is no box. An unmixed batch
+    (probability ``1 - prob``) gets the identity as partners, empty boxes and ``lam = 1``.
 
     Scalars (the mix decision, the batch-mode ``lam`` and box) are drawn from ``generator``,
     or torch's default CPU generator, so no accelerator is synchronised. Tensors (partners,
@@ -242,14 +249,20 @@ def draw_params(
     if not mixed:
         index = torch.arange(batch_size, device=device)
         if mode == "batch":
-            return _Draw(False, index, (0, 0, 0, 0), 1.0)
+            return _Draw(False, index, (0, 0, 0, 0) if kind == "cutmix" else None, 1.0)
         zeros = torch.zeros(batch_size, dtype=torch.long, device=device)
-        return _Draw(False, index, (zeros,) * 4, torch.ones(batch_size, device=device))
+        box = (zeros,) * 4 if kind == "cutmix" else None
+        return _Draw(False, index, box, torch.ones(batch_size, device=device))
     index = torch.randperm(batch_size, generator=generator, device=tensor_device).to(device)
     if mode == "batch":
-        box = rand_box(height, width, sample_lambda(alpha, generator), generator)
+        lam = sample_lambda(alpha, generator)
+        if kind == "mixup":
+            return _Draw(True, index, None, lam)
+        box = rand_box(height, width, lam, generator)
         return _Draw(True, index, box, box_lambda(height, width, box))
     lam0 = sample_lambda(alpha, generator, size=batch_size, device=tensor_device)
+    if kind == "mixup":
+        return _Draw(True, index, None, lam0.to(device))
     box = tuple(t.to(device) for t in rand_box(height, width, lam0, generator))
     return _Draw(True, index, box, box_lambda(height, width, box))
 
@@ -265,7 +278,9 @@ def box_mask(height: int, width: int, box: Tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 def boxes_tensor(draw: _Draw, batch_size: int) -> MixBoxes:
-    """The boxes of a draw as a :class:`MixBoxes` (CPU, int64)."""
+    """The boxes of a draw as a :class:`MixBoxes` (CPU, int64); MixUp has empty boxes."""
+    if draw.box is None:
+        return MixBoxes(torch.zeros(batch_size, 4, dtype=torch.long), draw.index.cpu())
     if isinstance(draw.box[0], Tensor):
         boxes = torch.stack([t.cpu() for t in draw.box], dim=1)
     else:
@@ -315,27 +330,7 @@ def cutmix_batch(
         TypeError: ``images`` or ``labels`` is not a tensor.
         ValueError: a bad shape, an empty batch, or a bad ``alpha``, ``prob`` or ``mode``.
     """
-    alpha = check_alpha(alpha)
-    prob = check_prob(prob)
-    mode = check_choice(mode, MODES, "mode")
-    if not isinstance(images, Tensor):
-        raise TypeError(f"images must be a tensor of shape (B, C, H, W) or (B, H, W), got {_describe(images)}")
-    if not isinstance(labels, Tensor):
-        raise TypeError(f"labels must be a tensor of shape (B,) or (B, K), got {_describe(labels)}")
-    if images.dim() not in (3, 4):
-        raise ValueError(
-            f"images must have shape (B, C, H, W) or (B, H, W), got shape {tuple(images.shape)}"
-        )
-    batch_size, height, width = images.shape[0], images.shape[-2], images.shape[-1]
-    if batch_size == 0:
-        raise ValueError("images must hold at least one image, got an empty batch")
-    if labels.dim() not in (1, 2) or labels.shape[0] != batch_size:
-        raise ValueError(
-            f"labels must have shape ({batch_size},) or ({batch_size}, K) to match images, "
-            f"got shape {tuple(labels.shape)}"
-        )
-    if height == 0 or width == 0:
-        raise ValueError(f"images must have H >= 1 and W >= 1, got shape {tuple(images.shape)}")
+    alpha, prob, mode, (batch_size, height, width) = _check_batch_args(images, labels, alpha, prob, mode)
     draw = draw_params(batch_size, height, width, alpha=alpha, prob=prob, mode=mode,
                        generator=generator, device=images.device)
     index = draw.index
@@ -361,3 +356,96 @@ def cutmix_batch(
         return out, target, boxes_tensor(draw, batch_size)
     return out, target
 
+
+
+def _check_batch_args(
+    images: Any, labels: Any, alpha: Any, prob: Any, mode: Any
+) -> Tuple[float, float, str, Tuple[int, int, int]]:
+    """Validate the arguments shared by :func:`cutmix_batch` and :func:`mixup_batch`."""
+    alpha = check_alpha(alpha)
+    prob = check_prob(prob)
+    mode = check_choice(mode, MODES, "mode")
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a tensor of shape (B, C, H, W) or (B, H, W), got {_describe(images)}")
+    if not isinstance(labels, Tensor):
+        raise TypeError(f"labels must be a tensor of shape (B,) or (B, K), got {_describe(labels)}")
+    if images.dim() not in (3, 4):
+        raise ValueError(
+            f"images must have shape (B, C, H, W) or (B, H, W), got shape {tuple(images.shape)}"
+        )
+    batch_size, height, width = images.shape[0], images.shape[-2], images.shape[-1]
+    if batch_size == 0:
+        raise ValueError("images must hold at least one image, got an empty batch")
+    if labels.dim() not in (1, 2) or labels.shape[0] != batch_size:
+        raise ValueError(
+            f"labels must have shape ({batch_size},) or ({batch_size}, K) to match images, "
+            f"got shape {tuple(labels.shape)}"
+        )
+    if height == 0 or width == 0:
+        raise ValueError(f"images must have H >= 1 and W >= 1, got shape {tuple(images.shape)}")
+    return alpha, prob, mode, (batch_size, height, width)
+
+
+def check_mixup_dtype(dtype: torch.dtype, out_dtype: Optional[torch.dtype], name: str = "images") -> torch.dtype:
+    """The dtype MixUp writes: ``out_dtype`` if given, else ``dtype``, which must be floating."""
+    if out_dtype is not None:
+        if not isinstance(out_dtype, torch.dtype) or not out_dtype.is_floating_point:
+            raise TypeError(f"out_dtype must be a floating torch.dtype, got {_describe(out_dtype)}")
+        return out_dtype
+    if not dtype.is_floating_point:
+        raise TypeError(
+            f"MixUp blends pixel values, so {name} must be floating point, got {dtype}; "
+            "pass out_dtype=torch.float32 to convert (values are kept, not rescaled)"
+        )
+    return dtype
+
+
+def mixup_batch(
+    images: Tensor,
+    labels: Tensor,
+    *,
+    alpha: float = 1.0,
+    prob: float = 1.0,
+    mode: Mode = "batch",
+    generator: Optional[torch.Generator] = None,
+    inplace: bool = False,
+    out_dtype: Optional[torch.dtype] = None,
+) -> Tuple[Tensor, MixedTarget]:
+    """MixUp a batch tensor (Zhang et al., ICLR 2018) with the same interface as :func:`cutmix_batch`.
+
+    Each image becomes ``lam * x[i] + (1 - lam) * x[index[i]]`` with ``lam ~ Beta(alpha, alpha)``
+    and ``index`` a random permutation, so :class:`~cutmix_collate.CutMixCriterion` and the
+    metrics work unchanged.
+
+    Args:
+        images: Floating batch of shape ``(B, C, H, W)`` or ``(B, H, W)``, any device. Integer
+            images (uint8) are an error unless ``out_dtype`` asks for a conversion.
+        labels: Class indices ``(B,)`` or label vectors ``(B, K)``.
+        alpha: ``lam ~ Beta(alpha, alpha)``; a finite number > 0.
+        prob: Probability of mixing the batch; otherwise ``lam = 1`` and ``y_b == y_a``.
+        mode: ``"batch"``: one ``lam`` (a float); ``"elem"``: a float32 ``lam`` of shape ``(B,)``.
+        generator: Generator to draw from; torch's default generator when ``None``.
+        inplace: Write into ``images`` (not with ``out_dtype``).
+        out_dtype: Floating dtype to convert integer images to before blending (values are
+            kept: uint8 0..255 becomes float 0..255).
+
+    Returns:
+        ``(images, MixedTarget(y_a, y_b, lam))``.
+    """
+    alpha, prob, mode, (batch_size, height, width) = _check_batch_args(images, labels, alpha, prob, mode)
+    dtype = check_mixup_dtype(images.dtype, out_dtype)
+    if inplace and dtype != images.dtype:
+        raise ValueError(f"inplace=True cannot convert {images.dtype} images to out_dtype={dtype}")
+    draw = draw_params(batch_size, height, width, alpha=alpha, prob=prob, mode=mode, kind="mixup",
+                       generator=generator, device=images.device)
+    source = images if dtype == images.dtype else images.to(dtype)
+    if not draw.mixed:
+        out = source if inplace or source is not images else images.clone()
+        return out, MixedTarget(labels, labels.clone(), draw.lam)
+    partner = source.index_select(0, draw.index)
+    weight: Union[float, Tensor] = draw.lam
+    if isinstance(weight, Tensor):
+        weight = weight.to(dtype).view((-1,) + (1,) * (source.dim() - 1))
+    # lerp(partner, x, lam) = partner + lam * (x - partner) = lam * x + (1 - lam) * partner
+    out = torch.lerp(partner, source, weight, out=images) if inplace else torch.lerp(partner, source, weight)
+    return out, MixedTarget(labels, labels.index_select(0, draw.index), draw.lam)
