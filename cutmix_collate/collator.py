@@ -48,6 +48,9 @@ __all__ = ["CutMixCollator", "CutMixOrMixUpCollator", "MixUpCollator"]
 #: Images with at most this many elements are stacked into a scratch buffer first and mixed
 #: with whole-batch operations (see the module docstring); larger ones are copied per sample.
 _SMALL_IMAGE_NUMEL = 16384
+#: ... as long as the batch stays under this size: glibc maps allocations of 32 MiB and more
+#: fresh from the kernel, and the page faults of a fresh scratch would cost more than the loop.
+_SCRATCH_MAX_BYTES = 16 * 2**20
 
 
 _ENABLED, _PROB, _EPOCH = 0, 1, 2
@@ -537,11 +540,19 @@ def _mix_images(images: List[Tensor], draw: _Draw, mode: str) -> Tensor:
     out = _view(_new_batch_storage(nbytes, first.device), 0, shape, first.dtype)
     if not draw.mixed:
         return torch.stack(images, out=out)
-    if first.numel() <= _SMALL_IMAGE_NUMEL:
+    if _use_scratch(first, len(images)):
         _fill_from_scratch(out, torch.stack(images), draw, mode)
     else:
         _fill_per_sample(out, images, draw, mode)
     return out
+
+
+def _use_scratch(first: Tensor, batch_size: int) -> bool:
+    """Whether to mix through a stacked scratch buffer (small images) or per sample."""
+    return (
+        first.numel() <= _SMALL_IMAGE_NUMEL
+        and first.numel() * first.element_size() * batch_size <= _SCRATCH_MAX_BYTES
+    )
 
 
 def _fill_from_scratch(out: Tensor, scratch: Tensor, draw: _Draw, mode: str) -> None:
@@ -642,7 +653,7 @@ def _blend_images(images: List[Tensor], draw: _Draw, dtype: torch.dtype) -> Tens
             return out
         return torch.stack(images, out=out)
     lam = draw.lam
-    if first.numel() <= _SMALL_IMAGE_NUMEL or convert:
+    if _use_scratch(first, len(images)) or convert:
         scratch = torch.stack(images)
         if convert:
             scratch = scratch.to(dtype)
