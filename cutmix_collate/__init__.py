@@ -1,6 +1,7 @@
 """cutmix_collate: CutMix as a drop-in ``collate_fn``, loss wrapper and metrics for PyTorch."""
 
 from .collator import CutMixCollator, CutMixOrMixUpCollator, MixUpCollator
+from .metrics import MixedMetrics, mixed_accuracy, mixed_f1
 from .losses import CutMixCriterion, FocalLoss, focal_loss, soft_targets
 from .functional import (
     MixBoxes,
@@ -21,10 +22,13 @@ __all__ = [
     "FocalLoss",
     "MixBoxes",
     "MixUpCollator",
+    "MixedMetrics",
     "MixedTarget",
     "box_lambda",
     "cutmix_batch",
     "focal_loss",
+    "mixed_accuracy",
+    "mixed_f1",
     "mixup_batch",
     "rand_box",
     "sample_lambda",

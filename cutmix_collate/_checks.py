@@ -95,8 +95,9 @@ def check_lam(
         if not lam.is_floating_point():
             raise TypeError(f"{name} must be a floating-point tensor, got dtype {lam.dtype}")
         if lam.device.type == "cpu" and lam.numel() > 0:
-            bad = ~((lam >= 0) & (lam <= 1))
-            if bool(bad.any()):
+            low, high = torch.aminmax(lam)
+            if not (bool(low >= 0) and bool(high <= 1)):  # False for NaN too
+                bad = ~((lam >= 0) & (lam <= 1))
                 first = lam.reshape(-1)[bad.reshape(-1)][0].item()
                 raise ValueError(f"{name} must be in [0, 1], got {first!r}")
         return lam

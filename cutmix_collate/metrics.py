@@ -273,7 +273,7 @@ def _class_counts(batch: _Batch, num_classes: int) -> Tuple[Tensor, Optional[Ten
         else:
             lam_a, lam_b = torch.full_like(hit_a, lam), torch.full_like(hit_a, 1.0 - lam)
         index = torch.stack([pred, y_a, y_b, pred, y_a, y_b, pred, pred])
-        tp_w = torch.lerp(hit_a, hit_b, lam)  # lam * hit_a + (1 - lam) * hit_b
+        tp_w = torch.lerp(hit_b, hit_a, lam)  # lam * hit_a + (1 - lam) * hit_b
         ones = torch.ones_like(hit_a)
         value = torch.stack([tp_w, lam_a, lam_b, ones, ones, ones, hit_a, hit_b])
 
@@ -313,9 +313,9 @@ def _f1_from_stats(
         Shape ``(...)``, or ``(..., K)`` for ``average=None``.
 
     A class absent from both labels has ``tp = true + pred = 0``. The denominators are
-    clamped to the smallest normal number, which only turns such a 0 / 0 into 0 (sums of the
-    float32 weights are never that small); each denominator of an average is > 0 for a
-    non-empty batch.
+    clamped to the smallest normal number (about 2.2e-308 in float64), which turns such a
+    0 / 0 into 0 and changes nothing else, as long as no weight is that small (a float32
+    ``lam`` never is). Each denominator of an average is > 0 for a non-empty batch.
     """
     tiny = torch.finfo(tp.dtype).tiny
     denom = true + pred
@@ -630,10 +630,10 @@ class MixedMetrics:
             state = torch.zeros(self._state_size, dtype=torch.float64)
         else:
             state = self._state
-        counters = torch.tensor(
-            [self._n_batches, self._n_samples, self._n_loss_samples], dtype=state.dtype
-        )
-        flat = torch.cat([state, counters.to(state.device)])
+        flat = torch.cat([state, state.new_zeros(3)])
+        counters = (self._n_batches, self._n_samples, self._n_loss_samples)
+        for offset, count in enumerate(counters):
+            flat[self._state_size + offset].fill_(count)  # a scalar argument: no copy
         if distributed:
             if dist.get_backend(self.process_group) == "nccl" and flat.device.type != "cuda":
                 flat = flat.to(torch.device("cuda", torch.cuda.current_device()))
