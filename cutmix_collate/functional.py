@@ -115,13 +115,15 @@ def sample_lambda(
     n = 1 if size is None else size
     if device is None:
         device = generator.device if generator is not None else torch.device("cpu")
-    conc = torch.full((2, n), alpha, dtype=torch.float64, device=device)
-    gammas = torch._standard_gamma(conc, generator=generator)
-    total = gammas.sum(0)
-    lam = gammas[0] / total
-    # For a small alpha both gammas can underflow to 0; Beta(a, a) then sits on {0, 1}
-    # with equal odds, which the sign of the log-ratio of the two draws would pick.
-    lam = torch.where(total > 0, lam, (gammas[0] >= gammas[1]).to(lam.dtype))
+    # Beta(a, a) = G0 / (G0 + G1) with G ~ Gamma(a), computed in log space so that a small
+    # alpha, where both gammas underflow (torch clamps them to the smallest double), still
+    # gives the right distribution: log G(a) = log G(a + 1) + log(U) / a (Marsaglia-Tsang's
+    # boost), and lam = sigmoid(log G0 - log G1).
+    conc = torch.full((2, n), alpha + 1.0, dtype=torch.float64, device=device)
+    log_gamma = torch._standard_gamma(conc, generator=generator).log_()
+    uniform = torch.rand((2, n), dtype=torch.float64, device=device, generator=generator)
+    log_gamma += uniform.clamp_(min=torch.finfo(torch.float64).tiny).log_() / alpha
+    lam = torch.sigmoid(log_gamma[0] - log_gamma[1])
     if size is None:
         return float(lam[0])
     return lam.to(torch.float32)
@@ -350,7 +352,7 @@ def cutmix_batch(
             if inplace:
                 src = src.clone()
             torch.index_select(src, 0, index, out=out[..., y0:y1, x0:x1])
-    y_b = labels.index_select(0, index) if draw.mixed else labels.clone()
+    y_b = labels.index_select(0, index.to(labels.device)) if draw.mixed else labels.clone()
     target = MixedTarget(labels, y_b, draw.lam)
     if return_boxes:
         return out, target, boxes_tensor(draw, batch_size)
@@ -448,4 +450,4 @@ def mixup_batch(
         weight = weight.to(dtype).view((-1,) + (1,) * (source.dim() - 1))
     # lerp(partner, x, lam) = partner + lam * (x - partner) = lam * x + (1 - lam) * partner
     out = torch.lerp(partner, source, weight, out=images) if inplace else torch.lerp(partner, source, weight)
-    return out, MixedTarget(labels, labels.index_select(0, draw.index), draw.lam)
+    return out, MixedTarget(labels, labels.index_select(0, draw.index.to(labels.device)), draw.lam)

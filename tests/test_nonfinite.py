@@ -1,8 +1,8 @@
 """Non-finite pixels (inf, NaN) pass through the mix exactly, on every fill path and mode.
 
-The small-image elem path blends with ``torch.lerp`` and a 0/1 weight for speed and falls back
-to ``torch.where`` when a non-finite pixel shows up; these tests pin that the result is still a
-pure copy: every output pixel is bit-identical to the sample's or the partner's pixel.
+The small-image elem path blends the pixels' bit patterns (``s ^ ((s ^ p) & m)``) for speed;
+these tests pin that the result is still a pure copy on every path: every output pixel is
+bit-identical to the sample's or the partner's pixel, non-finite values included.
 """
 
 import pytest

@@ -1,0 +1,215 @@
+"""Test helpers for the CutMix tests: images that say where each pixel came from, datasets that
+spawn-started DataLoader workers can import, and the provenance check.
+
+An image of identity ``ident`` is filled with ``(ident + 1) * S + p`` where ``p`` is the flat
+position of the element inside the image and ``S`` a power of two >= the image's number of
+elements ("encoded" images), so every output element tells which sample it came from *and* from
+which position. Dtypes that cannot hold that (uint8, int16, ...) get the constant ``ident + 1``.
+Nothing here uses the package under test except to read its outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+# --------------------------------------------------------------------------------- encoding
+
+
+def scale_for(shape: Sequence[int]) -> int:
+    numel = max(1, math.prod(shape))
+    return 1 << (numel - 1).bit_length()
+
+
+def can_encode(dtype: torch.dtype, shape: Sequence[int], n_idents: int) -> bool:
+    top = (n_idents + 1) * scale_for(shape) + scale_for(shape)
+    if dtype in (torch.float64, torch.int64):
+        return top < 2**52
+    if dtype == torch.int32:
+        return top < 2**31
+    if dtype == torch.float32:
+        return top <= 2**24
+    return False
+
+
+def make_image(ident: int, shape: Sequence[int], dtype: torch.dtype, encode: bool) -> torch.Tensor:
+    """The image of sample ``ident`` (contiguous)."""
+    shape = tuple(shape)
+    if encode:
+        values = (ident + 1) * scale_for(shape) + torch.arange(math.prod(shape), dtype=torch.int64)
+        return values.reshape(shape).to(dtype)
+    assert ident + 1 <= 127, "constant fill needs small identities"
+    return torch.full(shape, ident + 1, dtype=torch.int64).to(dtype)
+
+
+def decode(images: torch.Tensor, encode: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """(identities, positions) of every element of a batch ``(B, *shape)``; positions None if not encoded."""
+    values = images.detach().cpu()
+    if values.is_floating_point():
+        as_float = values.to(torch.float64)
+        assert torch.equal(as_float, as_float.round()), "non-integer value: pixels were blended"
+        values = as_float.to(torch.int64)
+    values = values.to(torch.int64).numpy()
+    if not encode:
+        return values - 1, None
+    scale = scale_for(images.shape[1:])
+    return values // scale - 1, values % scale
+
+
+# --------------------------------------------------------------------------------- provenance
+
+
+def _labels_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and bool(torch.equal(a.cpu(), b.cpu()))
+
+
+def check_provenance(
+    out: torch.Tensor,
+    target: Any,
+    ids: Sequence[int],
+    *,
+    mode: str,
+    encode: bool,
+    boxes: Any = None,
+) -> Tuple[List[int], List[Optional[Tuple[int, int, int, int]]]]:
+    """Check a mixed batch against the pixels it is made of.
+
+    ``out``: the mixed batch ``(B, *lead, H, W)``; ``target``: its ``(y_a, y_b, lam)``;
+    ``ids``: the identity each batch position was filled with (labels must be distinct per
+    sample). Returns each image's partner position (read from ``y_b``) and the rectangle
+    ``(y0, y1, x0, x1)`` of foreign pixels (None when the image is all its own).
+    """
+    y_a, y_b, lam = target
+    batch = out.shape[0]
+    height, width = out.shape[-2], out.shape[-1]
+    ids = [int(v) for v in ids]
+    assert len(ids) == batch and len(set(ids)) == batch
+    position_of = {ident: pos for pos, ident in enumerate(ids)}
+    assert y_a.shape[0] == batch and y_b.shape == y_a.shape and y_b.dtype == y_a.dtype
+
+    if mode == "batch":
+        assert type(lam) is float, f"batch mode lam must be a Python float, got {type(lam)}"
+        lams = [lam] * batch
+    else:
+        assert isinstance(lam, torch.Tensor) and lam.dtype == torch.float32
+        assert tuple(lam.shape) == (batch,)
+        assert lam.device == out.device
+        lams = [float(v) for v in lam.cpu()]
+    for value in lams:
+        assert 0.0 <= value <= 1.0 and math.isfinite(value)
+
+    idents, positions = decode(out, encode)
+    if positions is not None:
+        expected_pos = np.arange(math.prod(out.shape[1:])).reshape(out.shape[1:])
+        assert (positions == expected_pos[None]).all(), "a pixel moved (wrong position or channel)"
+
+    partners: List[int] = []
+    rects: List[Optional[Tuple[int, int, int, int]]] = []
+    for i in range(batch):
+        # partner from the labels (labels are distinct per sample)
+        matches = [k for k in range(batch) if _labels_equal(y_b[i], y_a[k])]
+        assert len(matches) == 1, f"y_b[{i}] is not exactly one sample's label: {matches}"
+        k = matches[0]
+        partners.append(k)
+
+        src = idents[i].reshape(-1, height, width)
+        assert (src == src[:1]).all(), f"image {i}: channels come from different samples"
+        src = src[0]
+        assert set(np.unique(src).tolist()) <= set(ids), f"image {i}: pixels from outside the batch"
+        foreign = src != ids[i]
+        sources = set(np.unique(src[foreign]).tolist())
+        assert len(sources) <= 1, f"image {i}: pixels from several other samples {sources}"
+        if sources:
+            (source,) = sources
+            assert position_of[source] == k, (
+                f"image {i}: pasted pixels come from sample {position_of[source]}, y_b says {k}"
+            )
+            rows = np.flatnonzero(foreign.any(axis=1))
+            cols = np.flatnonzero(foreign.any(axis=0))
+            rect = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+            assert foreign[rect[0]:rect[1], rect[2]:rect[3]].all(), f"image {i}: pasted region is not a rectangle"
+            assert int(foreign.sum()) == (rect[1] - rect[0]) * (rect[3] - rect[2])
+            own_share = 1.0 - foreign.sum() / (height * width)
+            tol = 1e-12 if mode == "batch" else 1e-6
+            assert abs(lams[i] - own_share) <= tol, f"image {i}: lam {lams[i]} != own share {own_share}"
+            rects.append(rect)
+        else:
+            rects.append(None)
+            if k != i:  # a real partner but nothing pasted: the box was empty
+                assert lams[i] == 1.0, f"image {i}: nothing pasted from its partner but lam = {lams[i]}"
+
+    if mode == "batch":
+        assert sorted(partners) == list(range(batch)), f"partners are not a permutation: {partners}"
+        found = {r for r in rects if r is not None}
+        assert len(found) <= 1, f"batch mode: several boxes {found}"
+        if found:
+            for i in range(batch):
+                if partners[i] != i:
+                    assert rects[i] is not None, f"image {i} has a real partner but no box"
+
+    if boxes is not None:
+        box_t, index = boxes
+        assert box_t.dtype == torch.int64 and tuple(box_t.shape) == (batch, 4)
+        assert index.dtype == torch.int64 and tuple(index.shape) == (batch,)
+        assert index.tolist() == partners
+        rows = [tuple(int(v) for v in row) for row in box_t.cpu()]
+        for i, (y0, y1, x0, x1) in enumerate(rows):
+            assert 0 <= y0 <= y1 <= height and 0 <= x0 <= x1 <= width, rows[i]
+            empty = y0 == y1 or x0 == x1
+            if rects[i] is not None:
+                assert rows[i] == rects[i], f"image {i}: reported box {rows[i]}, pixels say {rects[i]}"
+            elif partners[i] != i:
+                assert empty, f"image {i}: reported box {rows[i]} but nothing was pasted"
+            area = (y1 - y0) * (x1 - x0)
+            assert abs(lams[i] - (1.0 - area / (height * width))) <= 1e-6
+        if mode == "batch":
+            assert len(set(rows)) == 1, "batch mode: reported boxes differ"
+    return partners, rects
+
+
+# --------------------------------------------------------------------------------- datasets
+
+
+class EncodedDataset(Dataset):
+    """``n`` items: (encoded image, index) pairs, or dicts with extra keys."""
+
+    def __init__(self, n: int, shape: Sequence[int], dtype: torch.dtype = torch.float32, as_dict: bool = False):
+        self.encode = can_encode(dtype, shape, n)
+        self.images = [make_image(k, shape, dtype, self.encode) for k in range(n)]
+        self.as_dict = as_dict
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, k: int) -> Any:
+        if self.as_dict:
+            return {"idx": k, "image": self.images[k], "label": k, "name": f"item{k}"}
+        return self.images[k], k
+
+
+class SharedProbe:
+    """Wraps a collate_fn: returns its batch plus where the tensors were allocated."""
+
+    def __init__(self, collate: Any):
+        self.collate = collate
+
+    def __call__(self, batch: Any) -> Any:
+        out = self.collate(batch)
+        images, (y_a, y_b, lam) = out[0], out[1]
+        flags = {
+            "in_worker": get_worker_info() is not None,
+            "images": images.is_shared(),
+            "y_a": y_a.is_shared(),
+            "y_b": y_b.is_shared(),
+            "lam": lam.is_shared() if isinstance(lam, torch.Tensor) else None,
+        }
+        return out, flags
+
+
+def same_seed_worker_init(worker_id: int) -> None:
+    """A deliberately broken worker_init_fn (every worker gets the same seed): negative control."""
+    torch.manual_seed(1234)
