@@ -23,6 +23,7 @@ Performance section):
 from __future__ import annotations
 
 import numbers
+import pickle
 import sys
 import warnings
 from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union
@@ -102,9 +103,22 @@ class _MixCollator:
         self.mask_key = mask_key
         self.return_boxes = bool(return_boxes)
         self.off_epoch = off_epoch
-        self.prob_schedule = prob_schedule
+        self._schedule = _MainProcessOnly(prob_schedule)
         self.out_dtype = out_dtype
-        self._state = torch.tensor([1.0, prob, 0.0], dtype=torch.float64).share_memory_()
+        enabled, prob = self._epoch_state(0, prob, True)  # start as set_epoch(0) would leave it
+        self._state = torch.tensor([float(enabled), prob, 0.0], dtype=torch.float64).share_memory_()
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        # A copy (deepcopy, pickle round trip, a restored checkpoint) gets its own state tensor:
+        # put it back in shared memory so that its DataLoader workers still follow it.
+        self.__dict__.update(state)
+        if not self._state.is_shared():
+            self._state.share_memory_()
+
+    @property
+    def prob_schedule(self) -> Optional[Callable[[int], float]]:
+        """The ``epoch -> prob`` callable given at construction (used by :meth:`set_epoch`)."""
+        return self._schedule.fn
 
     # ---- state shared with the workers
 
@@ -147,11 +161,17 @@ class _MixCollator:
                 ``prob_schedule``, ``prob = prob_schedule(epoch)``.
         """
         epoch = check_positive_int(epoch, "epoch", minimum=0)
-        self._state[_EPOCH] = float(epoch)
+        enabled, prob = self._epoch_state(epoch, self.prob, self.enabled)
+        # Checked first, written together: a failing schedule leaves the state as it was.
+        self._state.copy_(torch.tensor([float(enabled), prob, float(epoch)], dtype=torch.float64))
+
+    def _epoch_state(self, epoch: int, prob: float, enabled: bool) -> Tuple[bool, float]:
+        """``(enabled, prob)`` for ``epoch`` under ``off_epoch`` and ``prob_schedule``."""
         if self.prob_schedule is not None:
-            self.prob = check_prob(self.prob_schedule(epoch), "prob_schedule(epoch)")
+            prob = check_prob(self.prob_schedule(epoch), "prob_schedule(epoch)")
         if self.off_epoch is not None:
-            self.enabled = epoch < self.off_epoch
+            enabled = epoch < self.off_epoch
+        return enabled, prob
 
     # ---- collation
 
@@ -169,6 +189,10 @@ class _MixCollator:
             labels = [part[1] for part in parts]
             if self.mask_key is not None:
                 masks = [_as_image(part[2], i, what="mask", channels_first=False) for i, part in enumerate(parts)]
+        elif self.mask_key is not None:
+            raise TypeError(
+                f"mask_key={self.mask_key!r} needs dict samples, got {_describe(batch[0])} at sample 0"
+            )
         elif _all_pairs(batch):
             raw_images = [sample[0] for sample in batch]
             labels = [sample[1] for sample in batch]
@@ -204,9 +228,7 @@ class _MixCollator:
         if kind == "mixup":
             out = _blend_images(images, draw, check_mixup_dtype(first.dtype, self.out_dtype))
         else:
-            out = _mix_images(images, draw, self.mode)
-            if self.out_dtype is not None:  # a switching collator returns one dtype
-                out = out.to(self.out_dtype)
+            out = _mix_images(images, draw, self.mode, self.out_dtype)
         target = _mix_labels(labels, draw) if self.label_key is not None or not is_dict else None
         boxes = boxes_tensor(draw, len(images)) if self.return_boxes else None
         if not is_dict:
@@ -425,6 +447,28 @@ class CutMixOrMixUpCollator(_MixCollator):
         )
 
 
+class _MainProcessOnly:
+    """Holds a callable that only the main process calls (``prob_schedule``).
+
+    DataLoader workers get a pickled copy of the collator; a lambda cannot be pickled, so it
+    is sent as ``None`` rather than breaking spawn workers that never call it. Copies made
+    with ``copy.deepcopy`` keep the callable itself.
+    """
+
+    def __init__(self, fn: Optional[Callable[[int], float]]) -> None:
+        self.fn = fn
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "_MainProcessOnly":
+        return self
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any]]:
+        try:
+            pickle.dumps(self.fn)
+        except Exception:  # noqa: BLE001 - any pickling failure: the workers don't need it
+            return (_MainProcessOnly, (None,))
+        return (_MainProcessOnly, (self.fn,))
+
+
 def _split_pair(sample: Any, i: int) -> Tuple[Any, Any]:
     if not isinstance(sample, (tuple, list)) or len(sample) != 2:
         what = (
@@ -524,9 +568,9 @@ def _check_images(images: List[Tensor], what: str = "image") -> None:
 # --------------------------------------------------------------------------- outputs
 
 
-def _new_batch_storage(nbytes: int, device: torch.device) -> torch.UntypedStorage:
+def _new_batch_storage(nbytes: int, device: torch.device, shared: bool = True) -> torch.UntypedStorage:
     """Storage for a batch: in shared memory inside a DataLoader worker, as default_collate does."""
-    if device.type == "cpu" and get_worker_info() is not None:
+    if shared and device.type == "cpu" and get_worker_info() is not None:
         new_shared = getattr(torch.UntypedStorage, "_new_shared", None)
         if new_shared is not None:
             return new_shared(nbytes)
@@ -539,12 +583,23 @@ def _view(storage: torch.UntypedStorage, byte_offset: int, shape: Tuple[int, ...
     return torch.empty(0, dtype=dtype, device=storage.device).set_(storage, byte_offset // itemsize, shape)
 
 
-def _mix_images(images: List[Tensor], draw: _Draw, mode: str) -> Tensor:
-    """Write the mixed batch into a new (shared, in a worker) tensor, each byte once."""
+def _mix_images(
+    images: List[Tensor], draw: _Draw, mode: str, out_dtype: Optional[torch.dtype] = None, shared: bool = True
+) -> Tensor:
+    """Write the mixed batch into a new (shared, in a worker) tensor, each byte once.
+
+    With an ``out_dtype`` other than the images' (a switching collator's CutMix batches), the
+    batch is mixed in private memory and converted once into the shared output.
+    """
     first = images[0]
     shape = (len(images),) + tuple(first.shape)
+    if out_dtype is not None and out_dtype != first.dtype:
+        mixed = _mix_images(images, draw, mode, shared=False)
+        itemsize = torch.empty((), dtype=out_dtype).element_size()
+        storage = _new_batch_storage(mixed.numel() * itemsize, first.device)
+        return _view(storage, 0, shape, out_dtype).copy_(mixed)
     nbytes = first.numel() * first.element_size() * len(images)
-    out = _view(_new_batch_storage(nbytes, first.device), 0, shape, first.dtype)
+    out = _view(_new_batch_storage(nbytes, first.device, shared), 0, shape, first.dtype)
     if not draw.mixed:
         return torch.stack(images, out=out)
     if _use_scratch(first, len(images)):
