@@ -191,7 +191,7 @@ class _MixCollator:
                 masks = [_as_image(part[2], i, what="mask", channels_first=False) for i, part in enumerate(parts)]
         elif self.mask_key is not None:
             raise TypeError(
-                f"mask_key={self.mask_key!r} needs dict samples, got {_describe(batch[0])} at sample 0"
+                f"mask_key={self.mask_key!r} needs dict samples, got a {type(batch[0]).__name__} at sample 0"
             )
         elif _all_pairs(batch):
             raw_images = [sample[0] for sample in batch]
