@@ -1,0 +1,297 @@
+"""Tests for cutmix_collate.viz: the outlines sit exactly where the pixels changed.
+
+The reference for "where the pixels changed" is a direct comparison of the mixed batch with the
+batch before mixing; the reference for "where the outline is" is a search of the grid for the
+outline colour, which grey images cannot contain.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cutmix_collate import CutMixCollator, MixBoxes, MixedTarget, cutmix_batch
+from cutmix_collate.viz import mixed_grid, save_mixed_grid
+
+MAGENTA = (255, 0, 255)
+B, H, W = 6, 12, 10
+SCALE = 4
+
+
+def _grey_batch(seed: int = 0, b: int = B, h: int = H, w: int = W) -> torch.Tensor:
+    """Distinct float images (every pixel differs between any two of them)."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(b, 1, h, w, generator=g)
+    return base + torch.arange(b, dtype=torch.float32).view(b, 1, 1, 1) * 2.0
+
+
+def _box_mask(boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    rows, cols = torch.arange(h), torch.arange(w)
+    y0, y1, x0, x1 = boxes.unbind(1)
+    in_rows = (rows >= y0[:, None]) & (rows < y1[:, None])
+    in_cols = (cols >= x0[:, None]) & (cols < x1[:, None])
+    return in_rows[:, :, None] & in_cols[:, None, :]
+
+
+def _magenta(tile: torch.Tensor) -> torch.Tensor:
+    """(h, w) mask of the pixels of a (3, h, w) uint8 tile that are the outline colour."""
+    colour = torch.tensor(MAGENTA, dtype=torch.uint8).view(3, 1, 1)
+    return (tile == colour).all(0)
+
+
+def _tiles(grid: torch.Tensor, rows: int, cols: int, padding: int = 0):
+    """Split a make_grid output into its tiles, row-major."""
+    tile_h = (grid.shape[1] - padding) // rows - padding
+    tile_w = (grid.shape[2] - padding) // cols - padding
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            top = padding + r * (tile_h + padding)
+            left = padding + c * (tile_w + padding)
+            out.append(grid[:, top:top + tile_h, left:left + tile_w])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The boxes are exact: where the pixels changed, and where the outline is drawn
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["batch", "elem"])
+@pytest.mark.parametrize("seed", range(4))
+def test_boxes_are_where_pixels_changed(mode, seed):
+    images = _grey_batch(seed)
+    labels = torch.arange(B)
+    mixed, target, boxes = cutmix_batch(images, labels, mode=mode, return_boxes=True,
+                                        generator=torch.Generator().manual_seed(seed))
+    changed = (mixed != images).any(1)  # (B, H, W)
+    expected = _box_mask(boxes.boxes, H, W) & (boxes.index != torch.arange(B)).view(B, 1, 1)
+    assert torch.equal(changed, expected)
+    assert torch.equal(mixed, torch.where(_box_mask(boxes.boxes, H, W)[:, None], images[boxes.index], images))
+
+
+def test_collator_boxes_are_where_pixels_changed():
+    images = _grey_batch(1)
+    samples = [(images[i], i) for i in range(B)]
+    torch.manual_seed(5)
+    mixed, target, boxes = CutMixCollator(mode="elem", return_boxes=True)(samples)
+    changed = (mixed != images).any(1)
+    expected = _box_mask(boxes.boxes, H, W) & (boxes.index != torch.arange(B)).view(B, 1, 1)
+    assert torch.equal(changed, expected)
+    assert torch.equal(target.y_b, boxes.index)
+
+
+@pytest.mark.parametrize("mode", ["batch", "elem"])
+def test_outline_is_on_the_border_of_the_pasted_region(mode):
+    images = _grey_batch(2)
+    mixed, target, boxes = cutmix_batch(images, torch.arange(B), mode=mode, return_boxes=True,
+                                        generator=torch.Generator().manual_seed(3))
+    grid = mixed_grid(mixed, target, boxes, nrow=B, scale=SCALE, padding=0, box_color=MAGENTA, box_width=1)
+    assert grid.dtype == torch.uint8 and grid.shape[0] == 3
+    tiles = _tiles(grid, rows=1, cols=B)
+    for i, tile in enumerate(tiles):
+        caption = tile.shape[1] - H * SCALE
+        assert caption > 0 and tile.shape[2] == W * SCALE
+        y0, y1, x0, x1 = boxes.boxes[i].tolist()
+        outline = _magenta(tile)
+        if y1 == y0 or x1 == x0:
+            assert not outline.any()
+            continue
+        expected = torch.zeros_like(outline)
+        top, bottom = caption + y0 * SCALE, caption + y1 * SCALE - 1
+        left, right = x0 * SCALE, x1 * SCALE - 1
+        expected[top, left:right + 1] = True
+        expected[bottom, left:right + 1] = True
+        expected[top:bottom + 1, left] = True
+        expected[top:bottom + 1, right] = True
+        assert torch.equal(outline, expected), f"image {i}"
+
+
+def test_three_row_layout_sources_partners_mixed():
+    images = _grey_batch(3)
+    mixed, target, boxes = cutmix_batch(images, torch.arange(B), mode="elem", return_boxes=True,
+                                        generator=torch.Generator().manual_seed(4))
+    grid = mixed_grid(mixed, target, boxes, sources=images, nrow=B, scale=SCALE, padding=0,
+                      box_color=MAGENTA, box_width=1)
+    tiles = _tiles(grid, rows=3, cols=B)
+    src_tiles, partner_tiles, mixed_tiles = tiles[:B], tiles[B:2 * B], tiles[2 * B:]
+    caption = src_tiles[0].shape[1] - H * SCALE
+    for i in range(B):
+        assert not _magenta(src_tiles[i]).any()
+        # Partner tile i shows the partner with the same outline as the mixed tile.
+        assert torch.equal(_magenta(partner_tiles[i]), _magenta(mixed_tiles[i]))
+        j = int(boxes.index[i])
+        # Outside the outlines, pixels match: source row = source i, partner row = source j.
+        body = ~_magenta(partner_tiles[i])[caption:]
+        assert torch.equal(partner_tiles[i][:, caption:][:, body], src_tiles[j][:, caption:][:, body])
+        # The mixed tile equals the partner tile inside the box, the source tile outside it.
+        inside = _box_mask(boxes.boxes[i:i + 1], H, W)[0]
+        inside = inside.repeat_interleave(SCALE, 0).repeat_interleave(SCALE, 1)
+        body_mixed = mixed_tiles[i][:, caption:]
+        keep = ~_magenta(mixed_tiles[i])[caption:]
+        assert torch.equal(body_mixed[:, inside & keep], partner_tiles[i][:, caption:][:, inside & keep])
+        assert torch.equal(body_mixed[:, ~inside], src_tiles[i][:, caption:][:, ~inside])
+
+
+def test_incomplete_last_group_is_padded_with_blank_tiles():
+    images = _grey_batch(0, b=5)
+    mixed, target, boxes = cutmix_batch(images, torch.arange(5), return_boxes=True,
+                                        generator=torch.Generator().manual_seed(0))
+    grid = mixed_grid(mixed, target, boxes, sources=images, nrow=3, scale=2, padding=0, pad_value=17)
+    tiles = _tiles(grid, rows=6, cols=3)
+    for row in (3, 4, 5):  # second group: two images and one blank tile per row
+        assert (tiles[row * 3 + 2] == 17).all()
+        assert not (tiles[row * 3] == 17).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Display conversions
+# --------------------------------------------------------------------------------------------
+
+
+def test_uint8_rgb_pixels_shown_as_they_are():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=g)
+    boxes = MixBoxes(torch.tensor([[0, 0, 0, 0]] * 4), torch.arange(4))
+    grid = mixed_grid(images, None, boxes, nrow=4, scale=1, padding=0)
+    tiles = _tiles(grid, rows=1, cols=4)
+    for i, tile in enumerate(tiles):
+        assert torch.equal(tile[:, -8:], images[i])
+
+
+def test_float_images_min_max_over_the_batch_and_value_range():
+    images = torch.linspace(-3.0, 5.0, 2 * 8 * 8).view(2, 8, 8)  # (B, H, W) accepted
+    boxes = MixBoxes(torch.zeros(2, 4, dtype=torch.long), torch.arange(2))
+    grid = mixed_grid(images, None, boxes, nrow=2, scale=1, padding=0)
+    tiles = _tiles(grid, rows=1, cols=2)
+    assert int(tiles[0][:, -8:].min()) == 0 and int(tiles[1][:, -8:].max()) == 255
+    assert torch.equal(tiles[0][0, -8:], tiles[0][2, -8:])  # grey: three equal channels
+    clipped = mixed_grid(images, None, boxes, nrow=2, scale=1, padding=0, value_range=(0.0, 1.0))
+    body = _tiles(clipped, rows=1, cols=2)[0][0, -8:]
+    expected = ((images[0].clamp(0, 1)) * 255).round().to(torch.uint8)
+    assert torch.equal(body, expected)
+
+
+def test_default_scale_makes_small_images_legible_and_caption_drawn():
+    images = _grey_batch(0, b=2, h=32, w=32)
+    mixed, target, boxes = cutmix_batch(images, torch.tensor([3, 7]), return_boxes=True,
+                                        generator=torch.Generator().manual_seed(1))
+    grid = mixed_grid(mixed, target, boxes, padding=0)
+    tile = _tiles(grid, rows=1, cols=2)[0]
+    assert tile.shape[2] == 128  # 32 px upscaled 4x
+    caption = tile[:, : tile.shape[1] - 128]
+    assert int(caption.min()) == 32  # the dark band
+    assert (caption.min(0).values > 200).sum() > 20  # white caption text on it
+
+
+def test_max_images_and_lam_from_target_or_boxes():
+    images = _grey_batch(0, b=10)
+    mixed, target, boxes = cutmix_batch(images, torch.arange(10), mode="elem", return_boxes=True,
+                                        generator=torch.Generator().manual_seed(2))
+    grid = mixed_grid(mixed, target, boxes, max_images=4, nrow=8, scale=2, padding=0)
+    assert grid.shape[2] == 4 * W * 2
+    # Without a target, lam is computed from the boxes: the same captions as a target with that
+    # lam and label vectors (which are not written).
+    soft = torch.eye(10)
+    with_lam = MixedTarget(soft, soft[boxes.index], target.lam)
+    assert torch.equal(mixed_grid(mixed, with_lam, boxes, max_images=4),
+                       mixed_grid(mixed, None, boxes, max_images=4))
+    other_lam = MixedTarget(soft, soft[boxes.index], target.lam * 0.5)
+    assert not torch.equal(mixed_grid(mixed, other_lam, boxes, max_images=4),
+                           mixed_grid(mixed, None, boxes, max_images=4))
+    # A scalar lam and a 0-d tensor lam give the same picture.
+    t1 = MixedTarget(target.y_a, target.y_b, 0.5)
+    t2 = MixedTarget(target.y_a, target.y_b, torch.tensor(0.5))
+    assert torch.equal(mixed_grid(mixed, t1, boxes, max_images=2), mixed_grid(mixed, t2, boxes, max_images=2))
+
+
+def test_soft_labels_and_class_names_are_accepted():
+    images = _grey_batch(0, b=3)
+    soft = torch.eye(3)
+    mixed, target, boxes = cutmix_batch(images, soft, return_boxes=True,
+                                        generator=torch.Generator().manual_seed(0))
+    assert mixed_grid(mixed, target, boxes, scale=1).dtype == torch.uint8
+    mixed, target, boxes = cutmix_batch(images, torch.arange(3), return_boxes=True,
+                                        generator=torch.Generator().manual_seed(0))
+    named = mixed_grid(mixed, target, boxes, sources=images, class_names=["cat", "dog", "emu"], scale=2)
+    plain = mixed_grid(mixed, target, boxes, sources=images, scale=2)
+    assert named.shape == plain.shape and not torch.equal(named, plain)
+
+
+def test_save_mixed_grid_writes_png(tmp_path):
+    images = _grey_batch(0)
+    mixed, target, boxes = cutmix_batch(images, torch.arange(B), return_boxes=True,
+                                        generator=torch.Generator().manual_seed(0))
+    path = tmp_path / "sub" / "grid.png"
+    grid = save_mixed_grid(mixed, target, boxes, path, sources=images)
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.mode == "RGB"
+        assert png.size == (grid.shape[2], grid.shape[1])
+        assert torch.equal(torch.tensor(np.array(png)).permute(2, 0, 1), grid)
+    with pytest.raises(TypeError, match="path must be a str or a path-like object"):
+        save_mixed_grid(mixed, target, boxes, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+def _ok():
+    images = _grey_batch(0)
+    mixed, target, boxes = cutmix_batch(images, torch.arange(B), return_boxes=True,
+                                        generator=torch.Generator().manual_seed(0))
+    return images, mixed, target, boxes
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (dict(images=[[0.0]]), TypeError, r"images must be a uint8 or floating-point tensor"),
+        (dict(images=torch.zeros(B, 1, H, W, dtype=torch.int32)), TypeError, r"images must be .* got dtype torch.int32"),
+        (dict(images=torch.zeros(B, 2, H, W)), ValueError, r"images must be .* got shape \(6, 2, 12, 10\)"),
+        (dict(images=torch.zeros(H, W)), ValueError, r"images must be .* got shape \(12, 10\)"),
+        (dict(boxes=torch.zeros(B, 4)), TypeError, r"boxes must be a MixBoxes"),
+        (dict(boxes=MixBoxes(torch.zeros(B, 4), torch.arange(B))), TypeError, r"boxes.boxes and boxes.index must be integer"),
+        (dict(boxes=MixBoxes(torch.zeros(B - 1, 4, dtype=torch.long), torch.arange(B))), ValueError, r"boxes.boxes must have shape \(6, 4\)"),
+        (dict(boxes=MixBoxes(torch.zeros(B, 4, dtype=torch.long), torch.arange(B - 1))), ValueError, r"boxes.index must have shape \(6,\)"),
+        (dict(boxes=MixBoxes(torch.tensor([[0, 13, 0, 1]] * B), torch.arange(B))), ValueError, r"boxes.boxes rows must be \(y0, y1, x0, x1\) .* got \(0, 13, 0, 1\) at image 0"),
+        (dict(boxes=MixBoxes(torch.tensor([[2, 1, 0, 1]] * B), torch.arange(B))), ValueError, r"boxes.boxes rows must be"),
+        (dict(boxes=MixBoxes(torch.zeros(B, 4, dtype=torch.long), torch.arange(B) + 1)), ValueError, r"boxes.index must hold indices in \[0, 6\)"),
+        (dict(target=torch.zeros(B)), TypeError, r"target must be a MixedTarget"),
+        (dict(target=MixedTarget(torch.arange(B), torch.arange(B), "0.5")), TypeError, r"target.lam must be a float"),
+        (dict(target=MixedTarget(torch.arange(B), torch.arange(B), torch.ones(B + 1))), ValueError, r"target.lam must be a float or a tensor of shape \(6,\)"),
+        (dict(target=MixedTarget(torch.arange(B), torch.arange(B), 1.5)), ValueError, r"target.lam must be in \[0, 1\]"),
+        (dict(sources=torch.zeros(B, 1, H, W + 1)), ValueError, r"sources must have the shape of images"),
+        (dict(sources=torch.zeros(B, 1, H, W, dtype=torch.uint8)), ValueError, r"sources and images must both be uint8"),
+        (dict(sources="x"), TypeError, r"sources must be a uint8 or floating-point tensor"),
+        (dict(nrow=0), ValueError, r"nrow must be an int >= 1, got 0"),
+        (dict(nrow=2.0), TypeError, r"nrow must be an int >= 1"),
+        (dict(max_images=0), ValueError, r"max_images must be an int >= 1"),
+        (dict(scale=0), ValueError, r"scale must be an int >= 1"),
+        (dict(box_width=0), ValueError, r"box_width must be an int >= 1"),
+        (dict(padding=-1), ValueError, r"padding must be an int >= 0"),
+        (dict(pad_value=300), ValueError, r"pad_value must be an int in \[0, 255\]"),
+        (dict(value_range=(1.0, 0.0)), ValueError, r"value_range must be \(low, high\) with low < high"),
+        (dict(class_names="0123456789"), TypeError, r"class_names must be a sequence of names"),
+    ],
+)
+def test_bad_input_names_the_argument(change, error, message):
+    images, mixed, target, boxes = _ok()
+    kwargs = dict(images=mixed, target=target, boxes=boxes)
+    kwargs.update(change)
+    positional = [kwargs.pop("images"), kwargs.pop("target"), kwargs.pop("boxes")]
+    with pytest.raises(error, match=message):
+        mixed_grid(*positional, **kwargs)
+
+
+def test_missing_torchvision_says_how_to_install(monkeypatch):
+    images, mixed, target, boxes = _ok()
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    monkeypatch.setitem(sys.modules, "torchvision.utils", None)
+    with pytest.raises(ImportError, match=r'pip install "cutmix_collate\[vision\]"'):
+        mixed_grid(mixed, target, boxes)
