@@ -185,7 +185,7 @@ def _epoch_throughput(loader: DataLoader, after: Optional[Callable], batch_size:
 
 
 def run_collate_benchmark(
-    configs: List[str], datasets: List[str], workers: List[int], reps: int, images_per_epoch: int,
+    configs: List[str], datasets: List[str], workers: List[int], reps: int, images_per_epoch: Optional[int],
     log: Callable[[str], None] = print, only: Optional[List[str]] = None,
 ) -> Tuple[List[Dict[str, Any]], List[str]]:
     """Measure every variant interleaved; return rows of results and notes."""
@@ -193,7 +193,10 @@ def run_collate_benchmark(
     all_notes: List[str] = []
     for config in configs:
         batch_size, shape, dtype = CONFIGS[config]
-        batches = max(8, images_per_epoch // batch_size) + 1
+        if images_per_epoch:
+            batches = max(8, images_per_epoch // batch_size) + 1
+        else:  # long enough to time (~0.5 s or more an epoch on 2 cores)
+            batches = (100 if batch_size * int(np.prod(shape)) < 2**22 else 40) + 1
         for dataset_name in datasets:
             cls = InMemoryDataset if dataset_name == "memory" else AugmentedDataset
             dataset = cls(shape, dtype, batches * batch_size)
@@ -392,7 +395,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=["memory", "augmented"], default=["memory", "augmented"])
     parser.add_argument("--workers", nargs="+", type=int, default=[0, 2])
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (default 5)")
-    parser.add_argument("--images", type=int, default=6000, help="images per timed epoch (default 6000)")
+    parser.add_argument("--images", type=int, default=None,
+                        help="images per timed epoch (default: 100 batches at 32x32, 40 at 224x224)")
     parser.add_argument("--variants", nargs="+", default=None,
                         help="only variants whose name contains one of these (default_collate always runs)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="cuda adds the gpu section")

@@ -269,13 +269,22 @@ def draw_params(
     return _Draw(True, index, box, box_lambda(height, width, box))
 
 
-def box_mask(height: int, width: int, box: Tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
-    """Boolean masks of shape ``(B, H, W)``, True inside each sample's box."""
+def box_mask(
+    height: int, width: int, box: Tuple[Tensor, Tensor, Tensor, Tensor], dtype: torch.dtype = torch.bool
+) -> Tensor:
+    """Masks of shape ``(B, H, W)`` marking each sample's box.
+
+    ``dtype=torch.bool`` gives True inside the box; an integer dtype gives all bits set (-1)
+    inside and 0 outside, ready for bitwise blending.
+    """
     y0, y1, x0, x1 = box
     rows = torch.arange(height, device=y0.device)
     cols = torch.arange(width, device=x0.device)
     in_rows = (rows >= y0[:, None]) & (rows < y1[:, None])  # (B, H)
     in_cols = (cols >= x0[:, None]) & (cols < x1[:, None])  # (B, W)
+    if dtype != torch.bool:
+        in_rows = in_rows.to(dtype).neg_()
+        in_cols = in_cols.to(dtype).neg_()
     return in_rows[:, :, None] & in_cols[:, None, :]
 
 
