@@ -1,23 +1,25 @@
-"""CutMixCollator: a ``collate_fn`` that builds the mixed batch straight from the samples.
+"""The collators: ``collate_fn`` objects that build the mixed batch straight from the samples.
 
-The collator runs inside DataLoader workers. It draws its parameters with
-:func:`cutmix_collate.functional.draw_params` (torch's default generator, which the
-DataLoader seeds per worker) and writes each output byte once: outside the box from the sample
-itself, inside the box from its partner. Inside a worker the batch is allocated in shared
-memory, as ``default_collate`` does, so it is not copied again on its way to the main process;
-``y_a``, ``y_b`` and a per-sample ``lam`` share one second segment.
+:class:`CutMixCollator`, :class:`MixUpCollator` and :class:`CutMixOrMixUpCollator` run inside
+DataLoader workers. They draw their parameters with :func:`cutmix_collate.functional.draw_params`
+(torch's default generator, which the DataLoader seeds per worker) and write each output byte
+once: for CutMix, outside the box from the sample itself and inside the box from its partner.
+Inside a worker the batch is allocated in shared memory, as ``default_collate`` does, so it is
+not copied again on its way to the main process; ``y_a``, ``y_b`` and a per-sample ``lam`` share
+one second segment. ``enabled``, ``prob`` and the epoch live in a shared-memory tensor, so a
+change made in the main process reaches persistent workers.
 
-How the bytes are written depends on the size of one image (measured, see the README's
+How the bytes are written depends on the size of the images (measured, see the README's
 Performance section):
 
-* large images: per sample, five region copies (above, below, left of, right of the box
-  from the sample; the box from the partner) straight into the output. A full-batch
-  temporary would cost as much as the whole collate in page faults.
-* small images (at most ``_SMALL_IMAGE_NUMEL`` elements): the Python calls per sample would
-  dominate, so the samples are stacked once into a private scratch buffer with a single
-  vectorised copy, and the output is then written from it with a handful of whole-batch
-  operations. Each output byte is still written once; the scratch is small and reuses
-  freed memory.
+* large images: per sample, five region copies (above, below, left of, right of the box from
+  the sample; the box from the partner) straight into the output, issued through one
+  ``_foreach_copy_``. A full-batch temporary would cost as much as the whole collate in page
+  faults.
+* small images (at most ``_SMALL_IMAGE_NUMEL`` elements, batch under ``_SCRATCH_MAX_BYTES``):
+  the Python calls per sample would dominate, so the samples are stacked once into a
+  per-thread scratch buffer (reused between batches) and the output is written from it with a
+  handful of whole-batch operations. Each output byte is still written once.
 """
 
 from __future__ import annotations
