@@ -24,6 +24,8 @@ def _describe(value: Any) -> str:
     """A short description of an argument for error messages (long reprs are cut)."""
     if isinstance(value, Tensor):
         return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Tensor) for v in value):
+        return f"a {type(value).__name__} of {len(value)} items"
     text = repr(value)
     if len(text) > 80:
         text = text[:77] + "..."

@@ -397,10 +397,14 @@ def _plot(rows: List[Dict[str, Any]], path: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cutmix_collate.benchmark", description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", nargs="+", choices=["collate", "metrics", "gpu"], default=["collate", "metrics"])
-    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
-    parser.add_argument("--datasets", nargs="+", choices=["memory", "augmented"], default=["memory", "augmented"])
-    parser.add_argument("--workers", nargs="+", type=int, default=[0, 2])
+    parser.add_argument("--sections", nargs="+", choices=["collate", "metrics", "gpu"], default=["collate", "metrics"],
+                        help="what to measure (default: collate metrics; gpu needs CUDA)")
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS),
+                        help="batch configurations (default: all three)")
+    parser.add_argument("--datasets", nargs="+", choices=["memory", "augmented"], default=["memory", "augmented"],
+                        help="in-memory tensors and/or per-sample crop+flip (default: both)")
+    parser.add_argument("--workers", nargs="+", type=int, default=[0, 2],
+                        help="num_workers values, persistent workers when > 0 (default: 0 2)")
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (default 5)")
     parser.add_argument("--images", type=int, default=None,
                         help="images per timed epoch (default: 100 batches at 32x32, 40 at 224x224)")

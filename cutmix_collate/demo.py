@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="an ImageFolder tree (one sub-folder of images per class) to use "
                            "instead of the bundled digits; split 70/30 with a fixed seed")
     data.add_argument("--image-size", type=_int_at_least(8), default=None, metavar="N",
-                      help="images are resized to N x N (default: 32 for digits, 64 for --data-dir)")
+                      # "%(default).0s" prints nothing; it stops the formatter adding "(default: None)"
+                      help="images are resized to N x N (default: 32 for digits, 64 for --data-dir)"
+                           "%(default).0s")
     data.add_argument("--limit", type=_int_at_least(1), default=None, metavar="N",
                       help="train on the first N training images only (quick runs)")
     train = parser.add_argument_group("training")

@@ -200,8 +200,20 @@ def box_lambda(
     """
     y0, y1, x0, x1 = box
     if isinstance(y0, Tensor):
+        if y0.device.type == "cpu" and not bool(
+            ((0 <= y0) & (y0 <= y1) & (y1 <= height) & (0 <= x0) & (x0 <= x1) & (x1 <= width)).all()
+        ):
+            raise ValueError(
+                f"box must satisfy 0 <= y0 <= y1 <= {height} and 0 <= x0 <= x1 <= {width} "
+                "for every sample (a box inside the image, as rand_box returns)"
+            )
         area = (y1 - y0) * (x1 - x0)
         return (1.0 - area.to(torch.float64) / (height * width)).to(torch.float32)
+    if not (0 <= y0 <= y1 <= height and 0 <= x0 <= x1 <= width):
+        raise ValueError(
+            f"box must satisfy 0 <= y0 <= y1 <= {height} and 0 <= x0 <= x1 <= {width} "
+            f"(a box inside the image, as rand_box returns), got {(y0, y1, x0, x1)}"
+        )
     return 1.0 - (y1 - y0) * (x1 - x0) / (height * width)
 
 

@@ -393,6 +393,15 @@ class CutMixCriterion(nn.Module):
             return self.criterion(pred, target)
         batch_size = _check_batch(pred, y_a)
         lam = check_lam(lam, batch_size=batch_size, name="target.lam")
+        if (
+            isinstance(pred, Tensor) and pred.dim() >= 2 and not y_a.is_floating_point()
+            and tuple(y_a.shape) == (pred.shape[0],) + tuple(pred.shape[2:])
+        ):
+            # Class indices for (B, K, ...) scores: name a bad label here rather than let the
+            # wrapped loss fail deep inside (CPU tensors only: no host sync on an accelerator).
+            ignore_index = getattr(self.criterion, "ignore_index", None)
+            _check_class_indices(y_a, pred.shape[1], ignore_index, "target.y_a")
+            _check_class_indices(y_b, pred.shape[1], ignore_index, "target.y_b")
         if isinstance(lam, Tensor) and lam.dim() == 1:
             return self._per_sample(pred, y_a, y_b, lam)
         loss_a = self.criterion(pred, y_a)

@@ -606,3 +606,16 @@ def test_cutmix_batch_cuda_uint8_2d():
     images, y, encode = _batch(5, (9, 13), torch.uint8)
     out, target = cutmix_batch(images.cuda(), y.cuda(), mode="elem")
     check_provenance(out, target, list(range(5)), mode="elem", encode=encode)
+
+
+@pytest.mark.parametrize("box", [(5, 2, 0, 4), (0, 20, 0, 4), (-1, 3, 0, 4), (0, 3, 5, 9)])
+def test_box_lambda_rejects_a_box_outside_the_image(box):
+    with pytest.raises(ValueError, match=r"box must satisfy 0 <= y0 <= y1 <= 8 and 0 <= x0 <= x1 <= 8"):
+        box_lambda(8, 8, box)
+    with pytest.raises(ValueError, match=r"box must satisfy 0 <= y0 <= y1 <= 8 and 0 <= x0 <= x1 <= 8"):
+        box_lambda(8, 8, tuple(torch.tensor([v, 0]) for v in box))
+
+
+def test_cutmix_batch_list_input_error_is_short():
+    with pytest.raises(TypeError, match=r"images must be a tensor of shape \(B, C, H, W\) or \(B, H, W\), got a list of 2 items$"):
+        cutmix_batch([torch.zeros(3, 4, 4), torch.zeros(3, 4, 4)], torch.tensor([0, 1]))

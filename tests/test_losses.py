@@ -773,3 +773,13 @@ def test_property_per_sample_constant_equals_scalar_and_soft(
     if not weighted:
         soft = soft_targets((y_a, y_b, lam), k, label_smoothing=smoothing)
         torch.testing.assert_close(F.cross_entropy(pred, soft), scalar)
+
+
+@pytest.mark.parametrize("part", ["y_a", "y_b"])
+def test_mixed_target_label_out_of_range_names_the_argument(part):
+    logits = torch.randn(4, 3)
+    good = torch.tensor([0, 1, 2, 0])
+    bad = torch.tensor([0, 5, 2, 0])
+    target = (bad, good, 0.5) if part == "y_a" else (good, bad, 0.5)
+    with pytest.raises(ValueError, match=rf"target\.{part} must hold class indices in \[0, 3\) or ignore_index=-100, got 5"):
+        CutMixCriterion()(logits, target)
