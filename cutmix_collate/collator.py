@@ -705,64 +705,84 @@ def _fill_from_scratch(out: Tensor, images: List[Tensor], draw: _Draw, mode: str
     torch.index_select(scratch[..., y0:y1, x0:x1], 0, index, out=out[..., y0:y1, x0:x1])
 
 
-def _fill_per_sample(out: Tensor, images: List[Tensor], draw: _Draw, mode: str) -> None:
-    """Five region copies per sample, straight from the samples into ``out``.
+def _regions(
+    height: int, width: int, box: Tuple[int, int, int, int], flat: bool
+) -> List[Tuple[int, int, Tuple[int, ...], bool]]:
+    """The regions one image is written in: ``(y, x, size, own)`` each, ``own`` False for the box.
 
-    The regions (above, below, left of and right of the box from the sample; the box from the
-    partner) are gathered as views and copied by one ``torch._foreach_copy_`` call: per-copy
-    Python dispatch would otherwise cost as much as the bytes for uint8 images. Source views
-    are made with ``as_strided`` from precomputed strides (about 1 us a view); in batch mode
-    the destination views of a region come from a single ``unbind``.
+    ``size`` is ``(rows, cols)`` for a rectangle or ``(n,)`` for a run of ``n`` pixels in
+    row-major order. With ``flat``, the part outside the box is one run before it, one run
+    after it and the ``h - 1`` gaps between its rows (each the right of one row and the left of
+    the next): half as many short row pieces as the four rectangles around the box, which is
+    what a uint8 copy pays for.
+    """
+    y0, y1, x0, x1 = box
+    h, w = y1 - y0, x1 - x0
+    if flat:
+        regions = [
+            (0, 0, (y0 * width + x0,), True),  # everything before the box's first pixel
+            (y0, x1, (h - 1, width - w), True),  # between the box's rows
+            (y1 - 1, x1, ((height - y1) * width + width - x1,), True),  # after its last pixel
+        ]
+    else:
+        regions = [
+            (0, 0, (y0, width), True),  # above the box
+            (y1, 0, (height - y1, width), True),  # below the box
+            (y0, 0, (h, x0), True),  # left of the box
+            (y0, x1, (h, width - x1), True),  # right of the box
+        ]
+    regions.append((y0, x0, (h, w), False))  # the box, from the partner
+    return [r for r in regions if all(r[2])]
+
+
+def _fill_per_sample(out: Tensor, images: List[Tensor], draw: _Draw, mode: str) -> None:
+    """Region copies per sample, straight from the samples into ``out``.
+
+    The regions (:func:`_regions`) are gathered as views and copied by one
+    ``torch._foreach_copy_`` call: per-copy Python dispatch would otherwise cost as much as the
+    bytes for uint8 images. Views are made with ``as_strided`` from precomputed strides (about
+    1 us a view); in batch mode the destination views of a region come from one ``unbind``.
     """
     partners = draw.index.tolist()
     height, width = out.shape[-2:]
     lead = tuple(out.shape[1:-2])
+    geometry = [(image.stride(), image.storage_offset()) for image in images]
+    # Runs across rows need each image's rows back to back (row stride = width * column
+    # stride), as in any contiguous image; otherwise the four rectangles around the box.
+    flat = all(stride[-2] == width * stride[-1] for stride, _ in geometry)
+    out_stride = out.stride()
+    dest_stride = out_stride[1:]
     dests: List[Tensor] = []
     sources: List[Tensor] = []
-    geometry = [(image.stride(), image.storage_offset()) for image in images]
 
-    def source(k: int, y: int, rows: int, x: int, cols: int) -> Tensor:
-        stride, base = geometry[k]
-        return images[k].as_strided(lead + (rows, cols), stride, base + y * stride[-2] + x * stride[-1])
+    def view(tensor: Tensor, stride: Tuple[int, ...], base: int, y: int, x: int, size: Tuple[int, ...]) -> Tensor:
+        tail = stride[-2:] if len(size) == 2 else stride[-1:]
+        return tensor.as_strided(lead + size, stride[:-2] + tail, base + y * stride[-2] + x * stride[-1])
 
     if mode == "batch":
-        y0, y1, x0, x1 = draw.box
-        if y1 == y0 or x1 == x0:
+        if draw.box[1] == draw.box[0] or draw.box[3] == draw.box[2]:
             torch.stack(images, out=out)
             return
-        for y, rows, x, cols, own in (
-            (0, y0, 0, width, True),  # above the box
-            (y1, height - y1, 0, width, True),  # below the box
-            (y0, y1 - y0, 0, x0, True),  # left of the box
-            (y0, y1 - y0, x1, width - x1, True),  # right of the box
-            (y0, y1 - y0, x0, x1 - x0, False),  # the box, from the partner
-        ):
-            if rows and cols:
-                dests.extend(out[..., y:y + rows, x:x + cols].unbind(0))
-                sources.extend(
-                    source(i if own else j, y, rows, x, cols) for i, j in enumerate(partners)
-                )
+        for y, x, size, own in _regions(height, width, draw.box, flat):
+            whole = view(out, out_stride[1:], out.storage_offset(), y, x, size)
+            # One view over the batch, then unbind: one call for all the destinations.
+            dests.extend(whole.as_strided((len(images),) + whole.shape, (out_stride[0],) + whole.stride(),
+                                          whole.storage_offset()).unbind(0))
+            for i, j in enumerate(partners):
+                k = i if own else j
+                sources.append(view(images[k], geometry[k][0], geometry[k][1], y, x, size))
     else:
-        out_stride = out.stride()
-        dest_stride = out_stride[1:]
         boxes = zip(*(t.tolist() for t in draw.box))
-        for i, (j, (y0, y1, x0, x1)) in enumerate(zip(partners, boxes)):
+        for i, (j, box) in enumerate(zip(partners, boxes)):
             base = out.storage_offset() + i * out_stride[0]
-            if y1 == y0 or x1 == x0:
+            if box[1] == box[0] or box[3] == box[2]:
                 dests.append(out[i])
                 sources.append(images[i])
                 continue
-            for y, rows, x, cols, k in (
-                (0, y0, 0, width, i),
-                (y1, height - y1, 0, width, i),
-                (y0, y1 - y0, 0, x0, i),
-                (y0, y1 - y0, x1, width - x1, i),
-                (y0, y1 - y0, x0, x1 - x0, j),
-            ):
-                if rows and cols:
-                    offset = base + y * dest_stride[-2] + x * dest_stride[-1]
-                    dests.append(out.as_strided(lead + (rows, cols), dest_stride, offset))
-                    sources.append(source(k, y, rows, x, cols))
+            for y, x, size, own in _regions(height, width, box, flat):
+                k = i if own else j
+                dests.append(view(out, dest_stride, base, y, x, size))
+                sources.append(view(images[k], geometry[k][0], geometry[k][1], y, x, size))
     _copy_all(dests, sources)
 
 
