@@ -105,17 +105,6 @@ class _CollateThen:
         return self.transform(images, labels)
 
 
-def _timm_batch_cutmix(uint8: bool) -> Optional[Callable]:
-    try:
-        from timm.data import Mixup
-    except ImportError:
-        return None
-    mix = Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, prob=1.0, mode="batch", num_classes=NUM_CLASSES)
-    if uint8:
-        return None  # timm's Mixup blends float tensors only
-    return mix
-
-
 def variants(dtype: torch.dtype) -> Tuple[Dict[str, Dict[str, Any]], List[str]]:
     """The loaders to compare: name -> {collate_fn, after} (a transform after the loader)."""
     notes: List[str] = []

@@ -206,8 +206,6 @@ class _MixCollator:
             labels = [pair[1] for pair in pairs]
         if set(map(type, raw_images)) == _TENSOR_TYPE or all(isinstance(image, Tensor) for image in raw_images):
             images = raw_images
-            if images[0].dim() < 2:
-                _as_image(images[0], 0)  # raises the error for too few dimensions
         else:
             images = [_as_image(image, i) for i, image in enumerate(raw_images)]
         _check_images(images)
@@ -547,6 +545,10 @@ _is_cpu = operator.attrgetter("is_cpu")
 
 def _check_images(images: List[Tensor], what: str = "image") -> None:
     first = images[0]
+    if first.dim() < 2:
+        raise ValueError(
+            f"{what} of sample 0 must have at least 2 dimensions (H, W), got shape {tuple(first.shape)}"
+        )
     if first.shape[-1] == 0 or first.shape[-2] == 0:
         raise ValueError(f"{what}s must have H >= 1 and W >= 1, got shape {tuple(first.shape)} at sample 0")
     if (
@@ -591,9 +593,12 @@ def _new_batch_storage(nbytes: int, device: torch.device, shared: bool = True) -
     return torch.empty(nbytes, dtype=torch.uint8, device=device).untyped_storage()
 
 
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
 def _view(storage: torch.UntypedStorage, byte_offset: int, shape: Tuple[int, ...], dtype: torch.dtype) -> Tensor:
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    return torch.empty(0, dtype=dtype, device=storage.device).set_(storage, byte_offset // itemsize, shape)
+    return torch.empty(0, dtype=dtype, device=storage.device).set_(storage, byte_offset // _itemsize(dtype), shape)
 
 
 def _mix_images(
@@ -608,8 +613,7 @@ def _mix_images(
     shape = (len(images),) + tuple(first.shape)
     if out_dtype is not None and out_dtype != first.dtype:
         mixed = _mix_images(images, draw, mode, shared=False)
-        itemsize = torch.empty((), dtype=out_dtype).element_size()
-        storage = _new_batch_storage(mixed.numel() * itemsize, first.device)
+        storage = _new_batch_storage(mixed.numel() * _itemsize(out_dtype), first.device)
         return _view(storage, 0, shape, out_dtype).copy_(mixed)
     nbytes = first.numel() * first.element_size() * len(images)
     out = _view(_new_batch_storage(nbytes, first.device, shared), 0, shape, first.dtype)
@@ -644,8 +648,7 @@ def _scratch(slot: int, shape: Tuple[int, ...], dtype: torch.dtype, device: torc
     5-20x slower than reusing the memory). At most three slots of at most 16 MiB are kept,
     never handed out: the output is always a new tensor.
     """
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    nbytes = itemsize * int(np.prod(shape))
+    nbytes = _itemsize(dtype) * int(np.prod(shape))
     if device.type != "cpu":
         return torch.empty(shape, dtype=dtype, device=device)
     buffers = getattr(_SCRATCH, "buffers", None)
@@ -683,26 +686,36 @@ def _fill_from_scratch(out: Tensor, images: List[Tensor], draw: _Draw, mode: str
         torch.bitwise_xor(blend, own, out=out.view(bits))
         return
     y0, y1, x0, x1 = draw.box
-    height, width = out.shape[-2:]
-    batch = out.shape[0]
-    # Flatten each image to (B, P, H * W) with P the leading dims: outside the box, the image
-    # is one run before the box, one run after it, and (h - 1) equal gaps between box rows.
-    flat_out = out.view(batch, -1, height * width)
-    flat_src = scratch.view(batch, -1, height * width)
-    start, end = y0 * width + x0, (y1 - 1) * width + x1
     if y1 == y0 or x1 == x0:  # empty box: the whole image is its own
-        flat_out.copy_(flat_src)
+        out.copy_(scratch)
         return
-    flat_out[:, :, :start].copy_(flat_src[:, :, :start])
-    flat_out[:, :, end:].copy_(flat_src[:, :, end:])
-    if y1 - y0 > 1 and x1 - x0 < width:
-        size = (batch, flat_out.shape[1], y1 - y0 - 1, width - (x1 - x0))
-        stride = (flat_out.stride(0), flat_out.stride(1), width, 1)
-        offset = y0 * width + x1
-        flat_out.as_strided(size, stride, flat_out.storage_offset() + offset).copy_(
-            flat_src.as_strided(size, stride, flat_src.storage_offset() + offset)
-        )
-    torch.index_select(scratch[..., y0:y1, x0:x1], 0, index, out=out[..., y0:y1, x0:x1])
+    # Both are contiguous batches: each region is one view over the whole batch.
+    lead = tuple(out.shape[1:-2])
+    for y, x, size, own in _regions(out.shape[-2], out.shape[-1], draw.box, flat=True):
+        dest = _region_view(out, out.stride(), out.storage_offset(), lead, y, x, size, batch=out.shape[0])
+        src = _region_view(scratch, scratch.stride(), scratch.storage_offset(), lead, y, x, size,
+                           batch=out.shape[0])
+        if own:
+            dest.copy_(src)
+        else:
+            torch.index_select(src, 0, index, out=dest)
+
+
+def _region_view(
+    tensor: Tensor, stride: Tuple[int, ...], base: int, lead: Tuple[int, ...],
+    y: int, x: int, size: Tuple[int, ...], batch: Optional[int] = None,
+) -> Tensor:
+    """A region of :func:`_regions` as a view: of one image, or of every image of a batch.
+
+    ``stride`` and ``base`` are the image's strides and storage offset (for a batch, the batch's
+    strides, the first being the batch stride).
+    """
+    image_stride = stride[1:] if batch is not None else stride
+    tail = image_stride[-2:] if len(size) == 2 else image_stride[-1:]
+    offset = base + y * image_stride[-2] + x * image_stride[-1]
+    if batch is None:
+        return tensor.as_strided(lead + size, image_stride[:-2] + tail, offset)
+    return tensor.as_strided((batch,) + lead + size, stride[:1] + image_stride[:-2] + tail, offset)
 
 
 def _regions(
@@ -755,22 +768,17 @@ def _fill_per_sample(out: Tensor, images: List[Tensor], draw: _Draw, mode: str) 
     dests: List[Tensor] = []
     sources: List[Tensor] = []
 
-    def view(tensor: Tensor, stride: Tuple[int, ...], base: int, y: int, x: int, size: Tuple[int, ...]) -> Tensor:
-        tail = stride[-2:] if len(size) == 2 else stride[-1:]
-        return tensor.as_strided(lead + size, stride[:-2] + tail, base + y * stride[-2] + x * stride[-1])
-
     if mode == "batch":
         if draw.box[1] == draw.box[0] or draw.box[3] == draw.box[2]:
             torch.stack(images, out=out)
             return
         for y, x, size, own in _regions(height, width, draw.box, flat):
-            whole = view(out, out_stride[1:], out.storage_offset(), y, x, size)
             # One view over the batch, then unbind: one call for all the destinations.
-            dests.extend(whole.as_strided((len(images),) + whole.shape, (out_stride[0],) + whole.stride(),
-                                          whole.storage_offset()).unbind(0))
+            whole = _region_view(out, out_stride, out.storage_offset(), lead, y, x, size, batch=len(images))
+            dests.extend(whole.unbind(0))
             for i, j in enumerate(partners):
                 k = i if own else j
-                sources.append(view(images[k], geometry[k][0], geometry[k][1], y, x, size))
+                sources.append(_region_view(images[k], geometry[k][0], geometry[k][1], lead, y, x, size))
     else:
         boxes = zip(*(t.tolist() for t in draw.box))
         for i, (j, box) in enumerate(zip(partners, boxes)):
@@ -781,8 +789,8 @@ def _fill_per_sample(out: Tensor, images: List[Tensor], draw: _Draw, mode: str) 
                 continue
             for y, x, size, own in _regions(height, width, box, flat):
                 k = i if own else j
-                dests.append(view(out, dest_stride, base, y, x, size))
-                sources.append(view(images[k], geometry[k][0], geometry[k][1], y, x, size))
+                dests.append(_region_view(out, dest_stride, base, lead, y, x, size))
+                sources.append(_region_view(images[k], geometry[k][0], geometry[k][1], lead, y, x, size))
     _copy_all(dests, sources)
 
 
@@ -800,8 +808,7 @@ def _blend_images(images: List[Tensor], draw: _Draw, dtype: torch.dtype) -> Tens
     """MixUp: ``lam * x[i] + (1 - lam) * x[index[i]]`` written once into a new batch tensor."""
     first = images[0]
     shape = (len(images),) + tuple(first.shape)
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    out = _view(_new_batch_storage(first.numel() * itemsize * len(images), first.device), 0, shape, dtype)
+    out = _view(_new_batch_storage(first.numel() * _itemsize(dtype) * len(images), first.device), 0, shape, dtype)
     convert = first.dtype != dtype
     if not draw.mixed:
         if convert:
@@ -809,13 +816,14 @@ def _blend_images(images: List[Tensor], draw: _Draw, dtype: torch.dtype) -> Tens
             return out
         return torch.stack(images, out=out)
     lam = draw.lam
-    if _use_scratch(first, len(images)) or convert:
-        scratch = _stack_scratch(images) if _use_scratch(first, len(images)) else torch.stack(images)
+    small = _use_scratch(first, len(images))
+    if small or convert:
+        scratch = _stack_scratch(images) if small else torch.stack(images)
         if convert:
             scratch = scratch.to(dtype)
         weight = lam.to(dtype).view((-1,) + (1,) * first.dim()) if isinstance(lam, Tensor) else lam
-        partner = torch.index_select(scratch, 0, draw.index, out=_scratch(1, scratch.shape, dtype, scratch.device)) \
-            if _use_scratch(first, len(images)) else scratch.index_select(0, draw.index)
+        partner_buffer = _scratch(1, scratch.shape, dtype, scratch.device) if small else None
+        partner = torch.index_select(scratch, 0, draw.index, out=partner_buffer)
         # lerp(partner, x, lam) = partner + lam * (x - partner) = lam * x + (1 - lam) * partner
         torch.lerp(partner, scratch, weight, out=out)
         return out
