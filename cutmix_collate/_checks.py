@@ -20,7 +20,7 @@ from torch import Tensor
 __all__: list = []  # private module
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     """A short description of an argument for error messages (long reprs are cut)."""
     if isinstance(value, Tensor):
         return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
@@ -35,7 +35,7 @@ def _describe(value: Any) -> str:
 def check_alpha(alpha: Any, name: str = "alpha") -> float:
     """Return ``alpha`` as a float after checking it is a finite number > 0."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"{name} must be a finite number > 0, got {_describe(alpha)}")
+        raise TypeError(f"{name} must be a finite number > 0, got {describe(alpha)}")
     alpha = float(alpha)
     if not math.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {alpha!r}")
@@ -45,7 +45,7 @@ def check_alpha(alpha: Any, name: str = "alpha") -> float:
 def check_prob(prob: Any, name: str = "prob") -> float:
     """Return ``prob`` as a float after checking it is a number in ``[0, 1]``."""
     if isinstance(prob, bool) or not isinstance(prob, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1], got {_describe(prob)}")
+        raise TypeError(f"{name} must be a number in [0, 1], got {describe(prob)}")
     prob = float(prob)
     if not 0.0 <= prob <= 1.0:  # also rejects NaN
         raise ValueError(f"{name} must be a number in [0, 1], got {prob!r}")
@@ -64,7 +64,7 @@ def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     """Return ``value`` after checking it is an int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {_describe(value)}")
+        raise TypeError(f"{name} must be an int >= {minimum}, got {describe(value)}")
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
@@ -105,7 +105,7 @@ def check_lam(
         return lam
     if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
         raise TypeError(
-            f"{name} must be a number or a tensor, got {_describe(lam)}"
+            f"{name} must be a number or a tensor, got {describe(lam)}"
         )
     lam = float(lam)
     if not 0.0 <= lam <= 1.0:
@@ -132,7 +132,7 @@ def split_target(target: Any, name: str = "target") -> Tuple[Any, Any, Any, bool
         for part, part_name in ((y_a, "y_a"), (y_b, "y_b")):
             if not isinstance(part, Tensor):
                 raise TypeError(
-                    f"{name}.{part_name} must be a tensor, got {_describe(part)}"
+                    f"{name}.{part_name} must be a tensor, got {describe(part)}"
                 )
         if y_a.shape != y_b.shape:
             raise ValueError(
@@ -145,5 +145,5 @@ def split_target(target: Any, name: str = "target") -> Tuple[Any, Any, Any, bool
             )
         return y_a, y_b, lam, True
     raise TypeError(
-        f"{name} must be a tensor or a mixed target (y_a, y_b, lam), got {_describe(target)}"
+        f"{name} must be a tensor or a mixed target (y_a, y_b, lam), got {describe(target)}"
     )

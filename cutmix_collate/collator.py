@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import default_collate, get_worker_info
 
-from ._checks import _describe, check_alpha, check_choice, check_positive_int, check_prob
+from ._checks import describe, check_alpha, check_choice, check_positive_int, check_prob
 from .functional import (
     MODES,
     MixedTarget,
@@ -89,7 +89,7 @@ class _MixCollator:
         self.mode = check_choice(mode, MODES, "mode")
         for value, name in ((image_key, "image_key"), (label_key, "label_key"), (mask_key, "mask_key")):
             if value is not None and not isinstance(value, str):
-                raise TypeError(f"{name} must be a str, got {_describe(value)}")
+                raise TypeError(f"{name} must be a str, got {describe(value)}")
         if image_key is None:
             raise TypeError("image_key must be a str, got None")
         if label_key is None and mask_key is None:
@@ -99,7 +99,7 @@ class _MixCollator:
         if off_epoch is not None:
             off_epoch = check_positive_int(off_epoch, "off_epoch", minimum=0)
         if prob_schedule is not None and not callable(prob_schedule):
-            raise TypeError(f"prob_schedule must be a callable epoch -> prob, got {_describe(prob_schedule)}")
+            raise TypeError(f"prob_schedule must be a callable epoch -> prob, got {describe(prob_schedule)}")
         if out_dtype is not None:
             check_mixup_dtype(torch.float32, out_dtype)
         self.image_key = image_key
@@ -134,7 +134,7 @@ class _MixCollator:
     @enabled.setter
     def enabled(self, value: bool) -> None:
         if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"enabled must be a bool, got {_describe(value)}")
+            raise TypeError(f"enabled must be a bool, got {describe(value)}")
         self._state[_ENABLED] = float(value)
 
     @property
@@ -182,7 +182,7 @@ class _MixCollator:
     def __call__(self, batch: Sequence[Any]) -> Any:
         """Collate a list of samples into a mixed batch (see the class docstring)."""
         if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)):
-            raise TypeError(f"batch must be a list of samples, got {_describe(batch)}")
+            raise TypeError(f"batch must be a list of samples, got {describe(batch)}")
         if len(batch) == 0:
             raise ValueError("batch must hold at least one sample, got an empty batch")
         is_dict = isinstance(batch[0], dict)
@@ -256,7 +256,7 @@ class _MixCollator:
     def _split_dict(self, sample: Any, i: int) -> Tuple[Any, Any, Any]:
         if not isinstance(sample, dict):
             raise TypeError(
-                f"every sample must be a dict like sample 0, got {_describe(sample)} at sample {i}"
+                f"every sample must be a dict like sample 0, got {describe(sample)} at sample {i}"
             )
         for key, name in ((self.image_key, "image_key"), (self.label_key, "label_key"), (self.mask_key, "mask_key")):
             if key is not None and key not in sample:
@@ -475,7 +475,7 @@ def _split_pair(sample: Any, i: int) -> Tuple[Any, Any]:
     if not isinstance(sample, (tuple, list)) or len(sample) != 2:
         what = (
             f"a {type(sample).__name__} of length {len(sample)}"
-            if isinstance(sample, (tuple, list)) else _describe(sample)
+            if isinstance(sample, (tuple, list)) else describe(sample)
         )
         raise TypeError(
             f"each sample must be an (image, label) pair or a dict, got {what} at sample {i}"
@@ -506,7 +506,7 @@ def _as_image(image: Any, i: int, what: str = "image", channels_first: bool = Tr
     else:
         raise TypeError(
             f"{what} of sample {i} must be a tensor, a numpy array or a PIL image, "
-            f"got {_describe(image)}"
+            f"got {describe(image)}"
         )
     if tensor.dim() < 2:
         raise ValueError(
@@ -873,7 +873,7 @@ def _collate_labels(labels: List[Any]) -> Tensor:
             numbers_only = False
         elif isinstance(label, np.ndarray) or isinstance(label, np.generic):
             if label.dtype.kind not in "biuf":
-                raise TypeError(f"label of sample {i} must be a number or a tensor, got {_describe(label)}")
+                raise TypeError(f"label of sample {i} must be a number or a tensor, got {describe(label)}")
             tensors.append(torch.as_tensor(label))
             numbers_only = False
         elif isinstance(label, numbers.Number) and not isinstance(label, complex):
@@ -884,7 +884,7 @@ def _collate_labels(labels: List[Any]) -> Tensor:
             tensors.append(torch.tensor(label))
             numbers_only = False
         else:
-            raise TypeError(f"label of sample {i} must be a number or a tensor, got {_describe(label)}")
+            raise TypeError(f"label of sample {i} must be a number or a tensor, got {describe(label)}")
     if numbers_only:
         # As default_collate: the first label's type decides; Python floats become float64.
         if isinstance(labels[0], float):

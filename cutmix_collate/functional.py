@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from ._checks import _describe, check_alpha, check_choice, check_lam, check_positive_int, check_prob
+from ._checks import describe, check_alpha, check_choice, check_lam, check_positive_int, check_prob
 
 __all__ = [
     "MixBoxes",
@@ -389,9 +389,9 @@ def _check_batch_args(
     prob = check_prob(prob)
     mode = check_choice(mode, MODES, "mode")
     if not isinstance(images, Tensor):
-        raise TypeError(f"images must be a tensor of shape (B, C, H, W) or (B, H, W), got {_describe(images)}")
+        raise TypeError(f"images must be a tensor of shape (B, C, H, W) or (B, H, W), got {describe(images)}")
     if not isinstance(labels, Tensor):
-        raise TypeError(f"labels must be a tensor of shape (B,) or (B, K), got {_describe(labels)}")
+        raise TypeError(f"labels must be a tensor of shape (B,) or (B, K), got {describe(labels)}")
     if images.dim() not in (3, 4):
         raise ValueError(
             f"images must have shape (B, C, H, W) or (B, H, W), got shape {tuple(images.shape)}"
@@ -413,7 +413,7 @@ def check_mixup_dtype(dtype: torch.dtype, out_dtype: Optional[torch.dtype], name
     """The dtype MixUp writes: ``out_dtype`` if given, else ``dtype``, which must be floating."""
     if out_dtype is not None:
         if not isinstance(out_dtype, torch.dtype) or not out_dtype.is_floating_point:
-            raise TypeError(f"out_dtype must be a floating torch.dtype, got {_describe(out_dtype)}")
+            raise TypeError(f"out_dtype must be a floating torch.dtype, got {describe(out_dtype)}")
         return out_dtype
     if not dtype.is_floating_point:
         raise TypeError(

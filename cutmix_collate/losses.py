@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import (
-    _describe,
+    describe,
     check_choice,
     check_lam,
     check_positive_int,
@@ -45,7 +45,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _check_nonnegative(value: Any, name: str) -> float:
     """Return ``value`` as a float after checking it is a finite number >= 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a finite number >= 0, got {_describe(value)}")
+        raise TypeError(f"{name} must be a finite number >= 0, got {describe(value)}")
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -55,7 +55,7 @@ def _check_nonnegative(value: Any, name: str) -> float:
 def _check_int(value: Any, name: str) -> int:
     """Return ``value`` after checking it is an int (any sign)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {_describe(value)}")
+        raise TypeError(f"{name} must be an int, got {describe(value)}")
     return int(value)
 
 
@@ -79,7 +79,7 @@ def _check_class_weights(
         weights = torch.tensor([float(w) for w in weights], dtype=torch.float32)
     if not isinstance(weights, Tensor):
         raise TypeError(
-            f"{name} must be None or a 1-D tensor of per-class weights, got {_describe(weights)}"
+            f"{name} must be None or a 1-D tensor of per-class weights, got {describe(weights)}"
         )
     if not weights.is_floating_point():
         raise TypeError(
@@ -124,7 +124,7 @@ def _check_index_target(
 ) -> None:
     """Check ``target`` holds class indices ``(B, d1, ...)`` for ``input`` ``(B, K, d1, ...)``."""
     if not isinstance(target, Tensor):
-        raise TypeError(f"{name} must be a tensor of class indices, got {_describe(target)}")
+        raise TypeError(f"{name} must be a tensor of class indices, got {describe(target)}")
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise TypeError(
             f"{name} must be a tensor of class indices with an integer dtype, "
@@ -189,7 +189,7 @@ def focal_loss(
     reduction = check_choice(reduction, _REDUCTIONS, "reduction")
     ignore_index = _check_int(ignore_index, "ignore_index")
     if not isinstance(input, Tensor) or not input.is_floating_point():
-        raise TypeError(f"input must be a floating-point tensor of logits, got {_describe(input)}")
+        raise TypeError(f"input must be a floating-point tensor of logits, got {describe(input)}")
     if input.dim() < 2:
         raise ValueError(
             f"input must have shape (B, K) or (B, K, d1, ...), got shape {tuple(input.shape)}"
@@ -359,7 +359,7 @@ class CutMixCriterion(nn.Module):
         if not callable(criterion):
             raise TypeError(
                 f"criterion must be a callable loss L(pred, target), such as "
-                f"nn.CrossEntropyLoss(), got {_describe(criterion)}"
+                f"nn.CrossEntropyLoss(), got {describe(criterion)}"
             )
         # A module becomes a registered submodule (moved by .to(), saved in state_dict);
         # a function is stored as a plain attribute.
@@ -435,7 +435,7 @@ class CutMixCriterion(nn.Module):
         loss_b = per_sample(pred, y_b)
         for loss in (loss_a, loss_b):
             if not isinstance(loss, Tensor) or loss.dim() == 0 or loss.shape[0] != lam.shape[0]:
-                got = _describe(loss)
+                got = describe(loss)
                 raise ValueError(
                     f"criterion with reduction='none' must return per-sample losses of shape "
                     f"({lam.shape[0]}, ...) for a per-sample lam, got {got}"

@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ._checks import _describe, check_choice, check_lam, check_positive_int, split_target
+from ._checks import describe, check_choice, check_lam, check_positive_int, split_target
 
 __all__ = ["mixed_accuracy", "mixed_f1", "MixedMetrics"]
 
@@ -100,7 +100,7 @@ def _check_logits(logits: Any, num_classes: Optional[int], top_k: int) -> None:
     if not isinstance(logits, Tensor):
         raise TypeError(
             "logits must be a tensor of scores (B, K) or of class predictions (B,), "
-            f"got {_describe(logits)}"
+            f"got {describe(logits)}"
         )
     if logits.dim() == 2:
         if logits.dtype == torch.bool or logits.is_complex():
@@ -144,7 +144,7 @@ def _check_logits(logits: Any, num_classes: Optional[int], top_k: int) -> None:
 def _check_labels(y: Tensor, name: str, batch_size: int, device: torch.device) -> None:
     expected = f"class indices: an integer tensor of shape ({batch_size},)"
     if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
-        raise TypeError(f"{name} must be {expected}, got {_describe(y)}")
+        raise TypeError(f"{name} must be {expected}, got {describe(y)}")
     if tuple(y.shape) != (batch_size,):
         hint = " (label vectors (B, K) are not supported)" if y.dim() == 2 else ""
         raise ValueError(
@@ -539,7 +539,7 @@ class MixedMetrics:
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.average = _check_average(average, allow_none=False)
         if not isinstance(sync_on_compute, bool):
-            raise TypeError(f"sync_on_compute must be a bool, got {_describe(sync_on_compute)}")
+            raise TypeError(f"sync_on_compute must be a bool, got {describe(sync_on_compute)}")
         self.sync_on_compute = sync_on_compute
         self.process_group = process_group
         k = self.num_classes
@@ -735,6 +735,6 @@ def _check_loss(loss: Any) -> Union[Tensor, float, None]:
         return loss.detach().reshape(())
     if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
         raise TypeError(
-            f"loss must be the batch's mean loss, a 0-d tensor or a number, got {_describe(loss)}"
+            f"loss must be the batch's mean loss, a 0-d tensor or a number, got {describe(loss)}"
         )
     return float(loss)

@@ -31,7 +31,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ._checks import _describe, check_positive_int
+from ._checks import describe, check_positive_int
 from .functional import MixBoxes
 
 __all__ = ["mixed_grid", "save_mixed_grid"]
@@ -65,7 +65,7 @@ def _check_batch(images: Any, name: str) -> Tensor:
     """A batch as ``(B, C, H, W)`` with ``C`` 1 or 3, dtype uint8 or floating point."""
     expected = "a uint8 or floating-point tensor of shape (B, C, H, W) or (B, H, W) with C 1 or 3"
     if not isinstance(images, Tensor):
-        raise TypeError(f"{name} must be {expected}, got {_describe(images)}")
+        raise TypeError(f"{name} must be {expected}, got {describe(images)}")
     if images.dtype != torch.uint8 and not images.is_floating_point():
         raise TypeError(f"{name} must be {expected}, got dtype {images.dtype}")
     if images.dim() == 3:
@@ -80,10 +80,10 @@ def _check_batch(images: Any, name: str) -> Tensor:
 def _check_boxes(boxes: Any, batch: int, height: int, width: int) -> Tuple[Tensor, Tensor]:
     expected = "a MixBoxes(boxes, index) as returned with return_boxes=True"
     if not isinstance(boxes, (tuple, list)) or len(boxes) != 2:
-        raise TypeError(f"boxes must be {expected}, got {_describe(boxes)}")
+        raise TypeError(f"boxes must be {expected}, got {describe(boxes)}")
     rows, index = boxes
     if not isinstance(rows, Tensor) or not isinstance(index, Tensor):
-        raise TypeError(f"boxes must be {expected}, got parts {_describe(rows)} and {_describe(index)}")
+        raise TypeError(f"boxes must be {expected}, got parts {describe(rows)} and {describe(index)}")
     if rows.is_floating_point() or index.is_floating_point() or rows.dtype == torch.bool:
         raise TypeError(f"boxes.boxes and boxes.index must be integer tensors, got {rows.dtype} and {index.dtype}")
     if tuple(rows.shape) != (batch, 4):
@@ -109,7 +109,7 @@ def _check_target(target: Any, batch: int) -> Tuple[Optional[Tensor], Optional[T
     if target is None:
         return None, None, None
     if not isinstance(target, (tuple, list)) or len(target) != 3:
-        raise TypeError(f"target must be a MixedTarget (y_a, y_b, lam) or None, got {_describe(target)}")
+        raise TypeError(f"target must be a MixedTarget (y_a, y_b, lam) or None, got {describe(target)}")
     y_a, y_b, lam = target
     if isinstance(lam, Tensor):
         if lam.dim() == 0:
@@ -120,7 +120,7 @@ def _check_target(target: Any, batch: int) -> Tuple[Optional[Tensor], Optional[T
     elif isinstance(lam, numbers.Real) and not isinstance(lam, bool):
         lam = torch.full((batch,), float(lam), dtype=torch.float64)
     else:
-        raise TypeError(f"target.lam must be a float or a tensor of shape ({batch},), got {_describe(lam)}")
+        raise TypeError(f"target.lam must be a float or a tensor of shape ({batch},), got {describe(lam)}")
     if not bool(((lam >= 0) & (lam <= 1)).all()):
         raise ValueError(f"target.lam must be in [0, 1], got {lam.tolist()}")
 
@@ -314,7 +314,7 @@ def mixed_grid(
             raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}")
         value_range = (float(value_range[0]), float(value_range[1]))
     if class_names is not None and (isinstance(class_names, str) or not isinstance(class_names, Sequence)):
-        raise TypeError(f"class_names must be a sequence of names, got {_describe(class_names)}")
+        raise TypeError(f"class_names must be a sequence of names, got {describe(class_names)}")
 
     shown = batch if max_images is None else min(batch, max_images)
     display = _to_uint8([images] if sources is None else [images, sources], value_range)
@@ -388,7 +388,7 @@ def save_mixed_grid(
         The ``(3, H', W')`` uint8 grid that was written.
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or a path-like object, got {_describe(path)}")
+        raise TypeError(f"path must be a str or a path-like object, got {describe(path)}")
     grid = mixed_grid(images, target, boxes, **kwargs)
     from PIL import Image
 
