@@ -1,13 +1,18 @@
 """Benchmark: CutMix in a DataLoader against ``default_collate`` and the alternatives.
 
-Run ``python -m cutmix_collate.benchmark`` (``--help`` for options). Three sections:
+Run ``python -m cutmix_collate.benchmark`` (``--help`` for options). Four sections:
 
 * ``collate``: DataLoader throughput end to end (iterate a fixed number of batches, touch each
   one), ``num_workers`` 0 and 2 with persistent workers, for 256x3x32x32 float32,
-  64x3x224x224 float32 and 64x3x224x224 uint8, on an in-memory dataset (the collate cost fully
-  visible) and on one with per-sample work (random crop and flip of a uint8 array). Variants run
-  interleaved in each repetition; the ratio to ``default_collate`` is taken within a repetition
-  and reported as the median with its min-max over repetitions.
+  64x3x224x224 float32 and 64x3x224x224 uint8, on three datasets: ``memory`` (stored tensors: the
+  collate cost fully visible), ``augmented`` (random crop and flip of a uint8 array) and
+  ``realistic`` (the ImageNet recipe: JPEG bytes decoded per sample, ``RandomResizedCrop``, flip,
+  float32 normalise; needs torchvision). Variants run interleaved in each repetition; the ratio to
+  ``default_collate`` is taken within a repetition and reported as the median with its min-max.
+* ``calltime``: the collate call itself, timed inside one DataLoader worker (the worker times the
+  call and returns the time with the batch; one worker on 2 cores leaves the main process idle, so
+  the figures are far steadier than throughput): ms per batch, median and min-max, and the extra
+  ms over ``default_collate``, for every collator in each configuration and dataset.
 * ``metrics``: ``MixedMetrics.update`` against scikit-learn's ``f1_score`` on one batch.
 * ``gpu`` (``--device cuda``): :func:`cutmix_batch` against a ``clone()`` of the batch (the copy
   floor), torchvision's ``v2.CutMix`` and timm's ``Mixup``, timed with CUDA events.
@@ -33,7 +38,8 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from .collator import CutMixCollator
 
-__all__ = ["main", "run_collate_benchmark", "run_metrics_benchmark", "run_gpu_benchmark"]
+__all__ = ["main", "run_calltime_benchmark", "run_collate_benchmark", "run_metrics_benchmark",
+           "run_gpu_benchmark"]
 
 CONFIGS = {
     "256x3x32x32-float32": (256, (3, 32, 32), torch.float32),
@@ -89,6 +95,42 @@ class AugmentedDataset(Dataset):
         if self.dtype != torch.uint8:
             image = image.to(self.dtype).div_(255)
         return image, self.labels[i]
+
+
+class RealisticDataset(Dataset):
+    """The ImageNet recipe: JPEG bytes in memory, decoded per sample, ``RandomResizedCrop``, flip,
+    then float32 normalised (kept uint8 for a uint8 configuration)."""
+
+    def __init__(self, shape: Tuple[int, ...], dtype: torch.dtype, length: int, distinct: int = 64) -> None:
+        from torchvision.io import encode_jpeg
+        from torchvision.transforms import v2
+
+        channels, size = shape[0], shape[-1]
+        gen = torch.Generator().manual_seed(0)
+        side = (size * 8) // 7  # e.g. 256 for 224: a source a little larger than the crop
+        # Smooth images with some noise compress and decode like photos (pure noise would not).
+        low = torch.rand((min(distinct, length), channels, 8, 8), generator=gen)
+        smooth = torch.nn.functional.interpolate(low, size=(side, side + side // 4), mode="bilinear")
+        noisy = (smooth * 200 + torch.rand(smooth.shape, generator=gen) * 55).to(torch.uint8)
+        self.jpegs = [encode_jpeg(image, quality=90) for image in noisy]
+        self.labels = torch.randint(0, NUM_CLASSES, (length,), generator=gen).tolist()
+        steps: List[Any] = [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()]
+        if dtype != torch.uint8:
+            steps += [v2.ToDtype(dtype, scale=True), v2.Normalize([0.485, 0.456, 0.406][:channels],
+                                                                   [0.229, 0.224, 0.225][:channels])]
+        self.transform = v2.Compose(steps)
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> Tuple[torch.Tensor, int]:
+        from torchvision.io import decode_jpeg
+
+        return self.transform(decode_jpeg(self.jpegs[i % len(self.jpegs)])), self.labels[i]
+
+
+DATASETS = {"memory": InMemoryDataset, "augmented": AugmentedDataset, "realistic": RealisticDataset}
 
 
 # --------------------------------------------------------------------------- variants
@@ -187,8 +229,7 @@ def run_collate_benchmark(
         else:  # long enough to time (~0.5 s or more an epoch on 2 cores)
             batches = (100 if batch_size * int(np.prod(shape)) < 2**22 else 40) + 1
         for dataset_name in datasets:
-            cls = InMemoryDataset if dataset_name == "memory" else AugmentedDataset
-            dataset = cls(shape, dtype, batches * batch_size)
+            dataset = DATASETS[dataset_name](shape, dtype, batches * batch_size)
             for num_workers in workers:
                 found, notes = variants(dtype)
                 if only:
@@ -232,6 +273,72 @@ def run_collate_benchmark(
                     )
                 del loaders
     return rows, all_notes
+
+
+# --------------------------------------------------------------------------- calltime section
+
+
+class _Timed:
+    """A collate_fn that times another one and returns ``(batch, ms)`` (picklable)."""
+
+    def __init__(self, collate_fn: Callable) -> None:
+        self.collate_fn = collate_fn
+
+    def __call__(self, batch: List[Any]) -> Tuple[Any, float]:
+        start = time.perf_counter()
+        out = self.collate_fn(batch)
+        return out, (time.perf_counter() - start) * 1e3
+
+
+def run_calltime_benchmark(
+    configs: List[str], datasets: List[str], reps: int, batches: int = 30,
+    log: Callable[[str], None] = print, only: Optional[List[str]] = None,
+    extra: Optional[Dict[str, Callable]] = None,
+) -> List[Dict[str, Any]]:
+    """Time each collate_fn inside one persistent worker, interleaved; ms per batch.
+
+    ``extra`` adds named collate_fns (e.g. another version of the package, for a before/after run).
+    """
+    rows: List[Dict[str, Any]] = []
+    for config in configs:
+        batch_size, shape, dtype = CONFIGS[config]
+        for dataset_name in datasets:
+            dataset = DATASETS[dataset_name](shape, dtype, batches * batch_size)
+            found = {name: spec["collate_fn"] for name, spec in variants(dtype)[0].items()
+                     if "after" not in spec}
+            found.update(extra or {})
+            if only:
+                found = {k: v for k, v in found.items()
+                         if k == "default_collate" or any(o.lower() in k.lower() for o in only)}
+            loaders = {name: DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                        num_workers=1, persistent_workers=True, collate_fn=_Timed(fn))
+                       for name, fn in found.items()}
+            times: Dict[str, List[float]] = {name: [] for name in found}
+            for rep in range(reps + 1):  # the first round warms the workers up and is dropped
+                for name, loader in loaders.items():
+                    ms = [t for _, t in loader]
+                    if rep:
+                        times[name].extend(ms)
+            base = statistics.median(times["default_collate"])
+            for name, ms in times.items():
+                row = {"config": config, "dataset": dataset_name, "variant": name,
+                       "ms": statistics.median(ms), "ms_min": min(ms), "ms_max": max(ms),
+                       "ms_p25": float(np.percentile(ms, 25)), "ms_p75": float(np.percentile(ms, 75)),
+                       "extra_ms": statistics.median(ms) - base, "batches": len(ms)}
+                rows.append(row)
+                log(f"{config:22s} {dataset_name:9s} {name:32s} {row['ms']:8.2f} ms "
+                    f"[p25-p75 {row['ms_p25']:.2f}-{row['ms_p75']:.2f}]  extra {row['extra_ms']:+.2f} ms")
+            del loaders
+    return rows
+
+
+def _calltime_table(rows: List[Dict[str, Any]]) -> str:
+    lines = ["| config | dataset | variant | ms per batch (p25-p75) | extra ms over default_collate |",
+             "|---|---|---|---|---:|"]
+    for r in rows:
+        lines.append(f"| {r['config']} | {r['dataset']} | {r['variant']} | {r['ms']:.2f} "
+                     f"({r['ms_p25']:.2f}-{r['ms_p75']:.2f}) | {r['extra_ms']:+.2f} |")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- metrics section
@@ -386,12 +493,16 @@ def _plot(rows: List[Dict[str, Any]], path: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cutmix_collate.benchmark", description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", nargs="+", choices=["collate", "metrics", "gpu"], default=["collate", "metrics"],
-                        help="what to measure (default: collate metrics; gpu needs CUDA)")
+    parser.add_argument("--sections", nargs="+", choices=["collate", "calltime", "metrics", "gpu"],
+                        default=["calltime", "collate", "metrics"],
+                        help="what to measure (default: calltime collate metrics; gpu needs CUDA)")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS),
                         help="batch configurations (default: all three)")
-    parser.add_argument("--datasets", nargs="+", choices=["memory", "augmented"], default=["memory", "augmented"],
-                        help="in-memory tensors and/or per-sample crop+flip (default: both)")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=["realistic", "memory", "augmented"],
+                        help="realistic (JPEG decode + RandomResizedCrop + flip + normalise), in-memory "
+                             "tensors, per-sample crop+flip (default: all three)")
+    parser.add_argument("--batches", type=int, default=30,
+                        help="batches per variant and repetition in the calltime section (default 30)")
     parser.add_argument("--workers", nargs="+", type=int, default=[0, 2],
                         help="num_workers values, persistent workers when > 0 (default: 0 2)")
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (default 5)")
@@ -403,6 +514,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", default="benchmark-out", help="folder for benchmark.json (and .png)")
     parser.add_argument("--plot", action="store_true", help="also write a bar chart (needs matplotlib)")
     args = parser.parse_args(argv)
+    if args.batches < 2:
+        parser.error(f"--batches must be >= 2, got {args.batches}")
     if args.reps < 1:
         parser.error(f"--reps must be >= 1, got {args.reps}")
     if any(w < 0 for w in args.workers):
@@ -418,6 +531,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     report: Dict[str, Any] = {"machine": _machine(), "command": " ".join(["python -m cutmix_collate.benchmark"] + (argv if argv is not None else sys.argv[1:]))}
     print(f"# {report['command']}\n# {report['machine']}")
+    if "calltime" in sections:
+        report["calltime"] = run_calltime_benchmark(args.configs, args.datasets, args.reps, args.batches,
+                                                    only=args.variants)
+        print("\n" + _calltime_table(report["calltime"]))
     if "collate" in sections:
         rows, notes = run_collate_benchmark(
             args.configs, args.datasets, args.workers, args.reps, args.images, only=args.variants
