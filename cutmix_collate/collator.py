@@ -1,128 +1,154 @@
-"""The collators: ``collate_fn`` objects that build the mixed batch straight from the samples.
+"""The collators: ``collate_fn`` objects that turn a list of samples into a mixed batch.
 
-:class:`CutMixCollator`, :class:`MixUpCollator` and :class:`CutMixOrMixUpCollator` run inside
-DataLoader workers. They draw their parameters with :func:`cutmix_collate.functional.draw_params`
-(torch's default generator, which the DataLoader seeds per worker) and write each output byte
-once: for CutMix, outside the box from the sample itself and inside the box from its partner.
-Inside a worker the batch is allocated in shared memory, as ``default_collate`` does, so it is
-not copied again on its way to the main process; ``y_a``, ``y_b`` and a per-sample ``lam`` share
-one second segment. ``enabled``, ``prob`` and the epoch live in a shared-memory tensor, so a
-change made in the main process reaches persistent workers.
+A collator's job, in the order :meth:`_MixCollator.__call__` does it: split the samples into
+images, labels (and masks), convert the images to tensors, stack them as ``default_collate``
+does (into shared memory inside a DataLoader worker, so the batch is not copied again on its way
+to the main process), draw the parameters with :func:`~cutmix_collate.functional.draw_params`'s
+``_draw``, apply them with the one apply function of the method
+(:func:`~cutmix_collate.functional.paste_boxes` or
+:func:`~cutmix_collate.functional.blend_images`), and build the target.
 
-How the bytes are written depends on the size of the images (measured, see the README's
-Performance section):
-
-* large images: per sample, five region copies (above, below, left of, right of the box from
-  the sample; the box from the partner) straight into the output, issued through one
-  ``_foreach_copy_``. A full-batch temporary would cost as much as the whole collate in page
-  faults.
-* small images (at most ``_SMALL_IMAGE_NUMEL`` elements, batch under ``_SCRATCH_MAX_BYTES``):
-  the Python calls per sample would dominate, so the samples are stacked once into a
-  per-thread scratch buffer (reused between batches) and the output is written from it with a
-  handful of whole-batch operations. Each output byte is still written once.
+``enabled``, ``prob`` and the epoch live in a small shared-memory tensor, so a change made in the
+main process reaches the workers, persistent ones included. Everything else is fixed at
+construction: the workers hold their own copies, so a later change could not reach them.
 """
 
 from __future__ import annotations
 
-import numbers
-import operator
 import pickle
 import sys
-import threading
 import warnings
-from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import default_collate, get_worker_info
 
-from ._checks import describe, check_alpha, check_choice, check_positive_int, check_prob
-from .functional import (
-    MODES,
-    MixedTarget,
-    _Draw,
-    box_mask,
-    boxes_tensor,
+from ._checks import (
+    check_alpha,
+    check_choice,
+    check_images,
+    check_mapping_samples,
     check_mixup_dtype,
-    draw_params,
+    check_optional_str,
+    check_pair,
+    check_positive_int,
+    check_prob,
+    check_samples,
+    describe,
+    label_error,
 )
+from .functional import MODES, MixedTarget, MixParams, _draw, blend_images, paste_boxes, rank
 
 __all__ = ["CutMixCollator", "CutMixOrMixUpCollator", "MixUpCollator"]
 
-#: Images with at most this many elements are stacked into a scratch buffer first and mixed
-#: with whole-batch operations (see the module docstring); larger ones are copied per sample.
-_SMALL_IMAGE_NUMEL = 16384
-#: ... as long as the batch stays under this size: glibc maps allocations of 32 MiB and more
-#: fresh from the kernel, and the page faults of a fresh scratch would cost more than the loop.
-_SCRATCH_MAX_BYTES = 16 * 2**20
-
-
 _ENABLED, _PROB, _EPOCH = 0, 1, 2
+_MUTABLE = ("enabled", "prob", "_state")
 
 
 class _MixCollator:
-    """Machinery shared by the collators: samples in, mixed batch out, state in shared memory.
-
-    ``enabled``, ``prob`` and the epoch live in a small shared-memory tensor. DataLoader workers
-    receive the collator by fork (the mapping is inherited) or by spawn (torch's pickler sends
-    the same shared storage), so a change made in the main process is seen by every worker,
-    persistent ones included, from the next batch it collates.
-    """
+    """Machinery shared by the collators: samples in, mixed batch out, switch state shared."""
 
     _kinds: Tuple[str, ...] = ("cutmix",)
 
-    def __init__(
-        self,
-        *,
-        prob: float,
-        mode: str,
-        image_key: str,
-        label_key: Optional[str],
-        mask_key: Optional[str],
-        return_boxes: bool,
-        off_epoch: Optional[int],
-        prob_schedule: Optional[Callable[[int], float]],
-        out_dtype: Optional[torch.dtype] = None,
-    ) -> None:
+    def __init__(self, alpha: float, *, prob: float, mode: str, image_key: str, label_key: Optional[str],
+                 mask_key: Optional[str], return_boxes: bool, off_epoch: Optional[int],
+                 prob_schedule: Optional[Callable[[int], float]], out_dtype: Optional[torch.dtype] = None,
+                 switch: Optional[Tuple[float, float]] = None) -> None:
         prob = check_prob(prob)
-        self.mode = check_choice(mode, MODES, "mode")
-        for value, name in ((image_key, "image_key"), (label_key, "label_key"), (mask_key, "mask_key")):
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"{name} must be a str, got {describe(value)}")
-        if image_key is None:
+        if check_optional_str(image_key, "image_key") is None:
             raise TypeError("image_key must be a str, got None")
+        check_optional_str(label_key, "label_key")
+        check_optional_str(mask_key, "mask_key")
         if label_key is None and mask_key is None:
             raise ValueError("label_key may be None only for segmentation samples (give mask_key)")
         if mask_key is not None and "mixup" in self._kinds:
             raise ValueError(f"mask_key is not supported by {type(self).__name__}: masks cannot be blended")
-        if off_epoch is not None:
-            off_epoch = check_positive_int(off_epoch, "off_epoch", minimum=0)
         if prob_schedule is not None and not callable(prob_schedule):
             raise TypeError(f"prob_schedule must be a callable epoch -> prob, got {describe(prob_schedule)}")
         if out_dtype is not None:
             check_mixup_dtype(torch.float32, out_dtype)
-        self.image_key = image_key
-        self.label_key = label_key
-        self.mask_key = mask_key
+        self.alpha = check_alpha(alpha)
+        self.mode = check_choice(mode, MODES, "mode")
+        self.image_key, self.label_key, self.mask_key = image_key, label_key, mask_key
         self.return_boxes = bool(return_boxes)
-        self.off_epoch = off_epoch
-        self._schedule = _MainProcessOnly(prob_schedule)
+        self.off_epoch = None if off_epoch is None else check_positive_int(off_epoch, "off_epoch", minimum=0)
         self.out_dtype = out_dtype
+        self._switch = switch
+        self._schedule: Any = prob_schedule
+        self._rank: Optional[int] = None  # set when pickled, for spawn workers of a process group
         enabled, prob = self._epoch_state(0, prob, True)  # start as set_epoch(0) would leave it
         self._state = torch.tensor([float(enabled), prob, 0.0], dtype=torch.float64).share_memory_()
+        self._frozen = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, "_frozen", False) and name not in _MUTABLE:
+            raise AttributeError(
+                f"{name} of {type(self).__name__} is read-only after construction (DataLoader workers "
+                f"hold their own copies); build a new collator, or set enabled/prob, which workers follow")
+        object.__setattr__(self, name, value)
+
+    # ---- copies, pickling, checkpoints
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # The schedule travels as bytes and is unpickled only by set_epoch, so workers, which never
+        # call it, cannot fail on it; one that cannot be pickled is remembered as lost, not dropped.
+        state = dict(self.__dict__, _rank=rank())
+        schedule = state["_schedule"]
+        if schedule is not None and not isinstance(schedule, (bytes, _Lost)):
+            try:
+                state["_schedule"] = pickle.dumps(schedule)
+            except Exception as err:  # noqa: BLE001 - any pickling failure: say so at set_epoch
+                state["_schedule"] = _Lost(f"{describe(schedule)} could not be pickled ({err})")
+        return state
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        # A copy (deepcopy, pickle round trip, a restored checkpoint) gets its own state tensor:
-        # put it back in shared memory so that its DataLoader workers still follow it.
         self.__dict__.update(state)
-        if not self._state.is_shared():
+        if not self._state.is_shared():  # a copy gets its own state, shared with its own workers
             self._state.share_memory_()
+
+    def __copy__(self) -> "_MixCollator":
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__, _state=self._state.clone().share_memory_())
+        return new
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "_MixCollator":
+        return self.__copy__()  # every other attribute is immutable
 
     @property
     def prob_schedule(self) -> Optional[Callable[[int], float]]:
         """The ``epoch -> prob`` callable given at construction (used by :meth:`set_epoch`)."""
-        return self._schedule.fn
+        if isinstance(self._schedule, bytes):
+            object.__setattr__(self, "_schedule", pickle.loads(self._schedule))
+        if isinstance(self._schedule, _Lost):
+            raise ValueError(f"prob_schedule was lost when this collator was pickled: {self._schedule.why}; "
+                             "define it at module level (or use functools.partial) and build a new collator")
+        return self._schedule
+
+    def state_dict(self) -> Dict[str, Any]:
+        """``{"enabled", "prob", "epoch"}`` as Python values, for a checkpoint.
+
+        Returns:
+            A dict that ``torch.load(..., weights_only=True)`` reads back.
+        """
+        enabled, prob, epoch = self._state.tolist()
+        return {"enabled": bool(enabled), "prob": prob, "epoch": int(epoch)}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s switch; the workers follow from their next batch.
+
+        Args:
+            state_dict: A dict with the keys ``"enabled"``, ``"prob"`` and ``"epoch"``.
+        """
+        if not isinstance(state_dict, dict) or set(state_dict) != {"enabled", "prob", "epoch"}:
+            raise ValueError(f"state_dict must be a dict with the keys 'enabled', 'prob' and 'epoch', "
+                             f"got {describe(state_dict)}")
+        epoch = check_positive_int(state_dict["epoch"], "state_dict['epoch']", minimum=0)
+        prob = check_prob(state_dict["prob"], "state_dict['prob']")
+        if not isinstance(state_dict["enabled"], bool):
+            raise TypeError(f"state_dict['enabled'] must be a bool, got {describe(state_dict['enabled'])}")
+        self._state.copy_(torch.tensor([float(state_dict["enabled"]), prob, float(epoch)], dtype=torch.float64))
 
     # ---- state shared with the workers
 
@@ -170,7 +196,6 @@ class _MixCollator:
         self._state.copy_(torch.tensor([float(enabled), prob, float(epoch)], dtype=torch.float64))
 
     def _epoch_state(self, epoch: int, prob: float, enabled: bool) -> Tuple[bool, float]:
-        """``(enabled, prob)`` for ``epoch`` under ``off_epoch`` and ``prob_schedule``."""
         if self.prob_schedule is not None:
             prob = check_prob(self.prob_schedule(epoch), "prob_schedule(epoch)")
         if self.off_epoch is not None:
@@ -181,60 +206,36 @@ class _MixCollator:
 
     def __call__(self, batch: Sequence[Any]) -> Any:
         """Collate a list of samples into a mixed batch (see the class docstring)."""
-        if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)):
-            raise TypeError(f"batch must be a list of samples, got {describe(batch)}")
-        if len(batch) == 0:
-            raise ValueError("batch must hold at least one sample, got an empty batch")
-        is_dict = isinstance(batch[0], dict)
-        masks: Optional[List[Tensor]] = None
-        if is_dict:
-            parts = [self._split_dict(sample, i) for i, sample in enumerate(batch)]
-            raw_images = [part[0] for part in parts]
-            labels = [part[1] for part in parts]
-            if self.mask_key is not None:
-                masks = [_as_image(part[2], i, what="mask", channels_first=False) for i, part in enumerate(parts)]
+        is_mapping = check_samples(batch)
+        if is_mapping:
+            check_mapping_samples(batch, ((self.image_key, "image_key"), (self.label_key, "label_key"),
+                                          (self.mask_key, "mask_key")))
+            images = [sample[self.image_key] for sample in batch]
+            labels = None if self.label_key is None else [sample[self.label_key] for sample in batch]
         elif self.mask_key is not None:
-            raise TypeError(
-                f"mask_key={self.mask_key!r} needs dict samples, got a {type(batch[0]).__name__} at sample 0"
-            )
-        elif _all_pairs(batch):
-            raw_images = [sample[0] for sample in batch]
-            labels = [sample[1] for sample in batch]
+            raise TypeError(f"mask_key={self.mask_key!r} needs dict samples, "
+                            f"got a {type(batch[0]).__name__} at sample 0")
         else:
-            pairs = [_split_pair(sample, i) for i, sample in enumerate(batch)]
-            raw_images = [pair[0] for pair in pairs]
-            labels = [pair[1] for pair in pairs]
-        if set(map(type, raw_images)) == _TENSOR_TYPE or all(isinstance(image, Tensor) for image in raw_images):
-            images = raw_images
-        else:
-            images = [_as_image(image, i) for i, image in enumerate(raw_images)]
-        _check_images(images)
-        if masks is not None:
-            _check_images(masks, what="mask")
-            if masks[0].shape[-2:] != images[0].shape[-2:]:
-                raise ValueError(
-                    "mask and image sizes must match; sample 0 has a mask of "
-                    f"{tuple(masks[0].shape)} and an image of {tuple(images[0].shape)}"
-                )
-
+            if not all(type(sample) in (tuple, list) and len(sample) == 2 for sample in batch):
+                for i, sample in enumerate(batch):
+                    check_pair(sample, i)
+            images, labels = [sample[0] for sample in batch], [sample[1] for sample in batch]
+        images = [_as_image(image, i) for i, image in enumerate(images)]
+        check_images(images)
         first = images[0]
-        if "mixup" in self._kinds:  # checked every batch, not only when MixUp is drawn
-            check_mixup_dtype(first.dtype, self.out_dtype)
+        dtype = check_mixup_dtype(first.dtype, self.out_dtype) if "mixup" in self._kinds else first.dtype
         enabled, prob, _ = self._state.tolist()
-        kind, alpha = self._pick()
-        # generator=None: torch's default generator, which the DataLoader seeds per worker.
-        draw = draw_params(
-            len(images), first.shape[-2], first.shape[-1], alpha=alpha,
-            prob=prob if enabled else 0.0, mode=self.mode, kind=kind, device=first.device,
-        )
-        if kind == "mixup":
-            out = _blend_images(images, draw, check_mixup_dtype(first.dtype, self.out_dtype))
-        else:
-            out = _mix_images(images, draw, self.mode, self.out_dtype)
-        target = _mix_labels(labels, draw) if self.label_key is not None or not is_dict else None
-        boxes = boxes_tensor(draw, len(images)) if self.return_boxes else None
-        if not is_dict:
-            return (out, target) if boxes is None else (out, target, boxes)
+        this_rank = rank() or self._rank or 0  # a spawn worker of a process group knows no rank
+        params = _draw(len(images), first.shape[-2], first.shape[-1], self.alpha, prob if enabled else 0.0,
+                       self.mode, self._kinds[0], None, first.device, this_rank, self._switch)
+        out = _mix(images, params, dtype)
+        target = None if labels is None else _mix_labels(labels, params)
+        if not is_mapping:
+            return (out, target, params.boxes()) if self.return_boxes else (out, target)
+        return self._mix_mapping(batch, out, target, params)
+
+    def _mix_mapping(self, batch: Sequence[Any], out: Tensor, target: Optional[MixedTarget],
+                     params: MixParams) -> Any:
         result: Dict[str, Any] = {}
         for key in batch[0]:
             if key == self.image_key:
@@ -242,33 +243,28 @@ class _MixCollator:
             elif key == self.label_key:
                 result[key] = target
             elif key == self.mask_key:
-                result[key] = _mix_images(masks, draw, self.mode)  # type: ignore[arg-type]
+                masks = [_as_image(sample[key], i, "mask", channels_first=False) for i, sample in enumerate(batch)]
+                check_images(masks, what="mask")
+                if masks[0].shape[-2:] != out.shape[-2:]:
+                    raise ValueError("mask and image sizes must match; sample 0 has a mask of "
+                                     f"{tuple(masks[0].shape)} and an image of {tuple(out.shape[1:])}")
+                result[key] = paste_boxes(_stack(masks, masks[0].dtype), masks, params)
             else:
                 result[key] = default_collate([sample[key] for sample in batch])
-        if boxes is not None:
-            result["mix_boxes"] = boxes
-        return result
+        if self.return_boxes:
+            if "mix_boxes" in result:
+                raise ValueError("return_boxes=True adds the key 'mix_boxes', but the samples already have "
+                                 "one; rename that key or pass return_boxes=False")
+            result["mix_boxes"] = params.boxes()
+        try:  # the samples' own mapping type, as default_collate returns it
+            return type(batch[0])(result)
+        except TypeError:
+            return result
 
-    def _pick(self) -> Tuple[str, float]:
-        """The kind of mixing and its alpha for the next batch."""
-        raise NotImplementedError
-
-    def _split_dict(self, sample: Any, i: int) -> Tuple[Any, Any, Any]:
-        if not isinstance(sample, dict):
-            raise TypeError(
-                f"every sample must be a dict like sample 0, got {describe(sample)} at sample {i}"
-            )
-        for key, name in ((self.image_key, "image_key"), (self.label_key, "label_key"), (self.mask_key, "mask_key")):
-            if key is not None and key not in sample:
-                raise ValueError(
-                    f"sample {i} has no key {key!r} ({name}); its keys are {sorted(map(str, sample))}"
-                )
-        label = sample[self.label_key] if self.label_key is not None else None
-        mask = sample[self.mask_key] if self.mask_key is not None else None
-        return sample[self.image_key], label, mask
-
-    def _repr_args(self) -> str:
-        return f"prob={self.prob}, mode={self.mode!r}, enabled={self.enabled}"
+    def __repr__(self) -> str:
+        alphas = (f"cutmix_alpha={self.alpha}, mixup_alpha={self._switch[1]}, switch_prob={self._switch[0]}"
+                  if self._switch else f"alpha={self.alpha}")
+        return f"{type(self).__name__}({alphas}, prob={self.prob}, mode={self.mode!r}, enabled={self.enabled})"
 
 
 class CutMixCollator(_MixCollator):
@@ -290,7 +286,7 @@ class CutMixCollator(_MixCollator):
             ``default_collate``'s, with ``y_b == y_a`` and ``lam = 1``.
         mode: ``"batch"``: one box and one ``lam`` (a Python float) for the batch.
             ``"elem"``: a box and a ``lam`` per sample (a float32 tensor of shape ``(B,)``).
-        image_key: For dict samples, the key of the image.
+        image_key: For dict (any ``Mapping``) samples, the key of the image.
         label_key: For dict samples, the key of the label; it holds the
             :class:`~cutmix_collate.MixedTarget` in the output dict. ``None`` for segmentation
             samples without an image-level label (needs ``mask_key``).
@@ -299,9 +295,10 @@ class CutMixCollator(_MixCollator):
         return_boxes: Also return the :class:`~cutmix_collate.MixBoxes` used: a third item
             for pair samples, the key ``"mix_boxes"`` for dict samples.
         off_epoch: With :meth:`set_epoch`, turn mixing off from this epoch on.
-        prob_schedule: With :meth:`set_epoch`, a picklable callable ``epoch -> prob``.
+        prob_schedule: With :meth:`set_epoch`, a callable ``epoch -> prob``; it is called only in
+            the main process and never sent to workers.
 
-    Samples are ``(image, label)`` pairs (tuples or lists) or dicts. Images are tensors of
+    Samples are ``(image, label)`` pairs (tuples or lists) or mappings. Images are tensors of
     shape ``(C, H, W)`` or ``(H, W)`` (any leading dimensions: the box is cut from the last
     two), numpy arrays, or PIL images (converted to ``(C, H, W)`` uint8 tensors); any dtype,
     which is kept. Labels are ints, floats, 0-d tensors, or label vectors of shape ``(K,)``
@@ -311,7 +308,9 @@ class CutMixCollator(_MixCollator):
     transpose it into K tensors).
 
     ``enabled`` and ``prob`` can be changed at any time in the main process, and the change
-    reaches the DataLoader's workers, persistent ones included (the state is in shared memory).
+    reaches the DataLoader's workers, persistent ones included (the state is in shared memory);
+    the other settings are read-only. Copies (``copy.copy``, ``copy.deepcopy``, pickle) get
+    their own switch; :meth:`state_dict` / :meth:`load_state_dict` save and restore it.
 
     Returns (from ``__call__``):
         ``(images, MixedTarget(y_a, y_b, lam))``: images of shape ``(B, C, H, W)`` (or
@@ -332,17 +331,9 @@ class CutMixCollator(_MixCollator):
         off_epoch: Optional[int] = None,
         prob_schedule: Optional[Callable[[int], float]] = None,
     ) -> None:
-        self.alpha = check_alpha(alpha)
-        super().__init__(
-            prob=prob, mode=mode, image_key=image_key, label_key=label_key, mask_key=mask_key,
-            return_boxes=return_boxes, off_epoch=off_epoch, prob_schedule=prob_schedule,
-        )
-
-    def _pick(self) -> Tuple[str, float]:
-        return "cutmix", self.alpha
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(alpha={self.alpha}, {self._repr_args()})"
+        super().__init__(alpha, prob=prob, mode=mode, image_key=image_key, label_key=label_key,
+                         mask_key=mask_key, return_boxes=return_boxes, off_epoch=off_epoch,
+                         prob_schedule=prob_schedule)
 
 
 class MixUpCollator(_MixCollator):
@@ -350,8 +341,7 @@ class MixUpCollator(_MixCollator):
 
     Each image becomes ``lam * x[i] + (1 - lam) * x[j]`` with its partner ``j`` from a random
     permutation, and the target is ``MixedTarget(y_a, y_b, lam)``, so
-    :class:`~cutmix_collate.CutMixCriterion` and the metrics work unchanged. Built straight
-    into the output (shared memory in a worker), like :class:`CutMixCollator`.
+    :class:`~cutmix_collate.CutMixCriterion` and the metrics work unchanged.
 
     Args:
         alpha: ``lam ~ Beta(alpha, alpha)``; a finite number > 0 (0.2 to 1.0 is usual).
@@ -362,7 +352,7 @@ class MixUpCollator(_MixCollator):
         out_dtype: Images must be floating point; integer images (uint8) are an error unless
             ``out_dtype`` (e.g. ``torch.float32``) asks for a conversion (values kept, not rescaled).
         off_epoch: With :meth:`set_epoch`, turn mixing off from this epoch on.
-        prob_schedule: With :meth:`set_epoch`, a picklable callable ``epoch -> prob``.
+        prob_schedule: With :meth:`set_epoch`, a callable ``epoch -> prob`` (main process only).
     """
 
     _kinds = ("mixup",)
@@ -379,17 +369,9 @@ class MixUpCollator(_MixCollator):
         off_epoch: Optional[int] = None,
         prob_schedule: Optional[Callable[[int], float]] = None,
     ) -> None:
-        self.alpha = check_alpha(alpha)
-        super().__init__(
-            prob=prob, mode=mode, image_key=image_key, label_key=label_key, mask_key=None,
-            return_boxes=False, off_epoch=off_epoch, prob_schedule=prob_schedule, out_dtype=out_dtype,
-        )
-
-    def _pick(self) -> Tuple[str, float]:
-        return "mixup", self.alpha
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(alpha={self.alpha}, {self._repr_args()})"
+        super().__init__(alpha, prob=prob, mode=mode, image_key=image_key, label_key=label_key, mask_key=None,
+                         return_boxes=False, off_epoch=off_epoch, prob_schedule=prob_schedule,
+                         out_dtype=out_dtype)
 
 
 class CutMixOrMixUpCollator(_MixCollator):
@@ -407,7 +389,7 @@ class CutMixOrMixUpCollator(_MixCollator):
             CutMix batches are converted to it too, so every batch has one dtype.
         return_boxes: Also return the :class:`~cutmix_collate.MixBoxes` (empty for MixUp batches).
         off_epoch: With :meth:`set_epoch`, turn mixing off from this epoch on.
-        prob_schedule: With :meth:`set_epoch`, a picklable callable ``epoch -> prob``.
+        prob_schedule: With :meth:`set_epoch`, a callable ``epoch -> prob`` (main process only).
     """
 
     _kinds = ("cutmix", "mixup")
@@ -427,63 +409,74 @@ class CutMixOrMixUpCollator(_MixCollator):
         off_epoch: Optional[int] = None,
         prob_schedule: Optional[Callable[[int], float]] = None,
     ) -> None:
-        self.cutmix_alpha = check_alpha(cutmix_alpha, "cutmix_alpha")
-        self.mixup_alpha = check_alpha(mixup_alpha, "mixup_alpha")
-        self.switch_prob = check_prob(switch_prob, "switch_prob")
-        super().__init__(
-            prob=prob, mode=mode, image_key=image_key, label_key=label_key, mask_key=None,
-            return_boxes=return_boxes, off_epoch=off_epoch, prob_schedule=prob_schedule,
-            out_dtype=out_dtype,
-        )
+        switch = (check_prob(switch_prob, "switch_prob"), check_alpha(mixup_alpha, "mixup_alpha"))
+        super().__init__(check_alpha(cutmix_alpha, "cutmix_alpha"), prob=prob, mode=mode, image_key=image_key,
+                         label_key=label_key, mask_key=None, return_boxes=return_boxes, off_epoch=off_epoch,
+                         prob_schedule=prob_schedule, out_dtype=out_dtype, switch=switch)
 
-    def _pick(self) -> Tuple[str, float]:
-        # Drawn every batch, from torch's default generator like everything else.
-        if float(torch.rand(())) < self.switch_prob:
-            return "cutmix", self.cutmix_alpha
-        return "mixup", self.mixup_alpha
+    @property
+    def cutmix_alpha(self) -> float:
+        """Beta parameter of CutMix batches."""
+        return self.alpha
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(cutmix_alpha={self.cutmix_alpha}, mixup_alpha={self.mixup_alpha}, "
-            f"switch_prob={self.switch_prob}, {self._repr_args()})"
-        )
+    @property
+    def mixup_alpha(self) -> float:
+        """Beta parameter of MixUp batches."""
+        return self._switch[1]
 
-
-class _MainProcessOnly:
-    """Holds a callable that only the main process calls (``prob_schedule``).
-
-    DataLoader workers get a pickled copy of the collator; a lambda cannot be pickled, so it
-    is sent as ``None`` rather than breaking spawn workers that never call it. Copies made
-    with ``copy.deepcopy`` keep the callable itself.
-    """
-
-    def __init__(self, fn: Optional[Callable[[int], float]]) -> None:
-        self.fn = fn
-
-    def __deepcopy__(self, memo: Dict[int, Any]) -> "_MainProcessOnly":
-        return self
-
-    def __reduce__(self) -> Tuple[Any, Tuple[Any]]:
-        try:
-            pickle.dumps(self.fn)
-        except Exception:  # noqa: BLE001 - any pickling failure: the workers don't need it
-            return (_MainProcessOnly, (None,))
-        return (_MainProcessOnly, (self.fn,))
+    @property
+    def switch_prob(self) -> float:
+        """Probability that a batch uses CutMix rather than MixUp."""
+        return self._switch[0]
 
 
-def _split_pair(sample: Any, i: int) -> Tuple[Any, Any]:
-    if not isinstance(sample, (tuple, list)) or len(sample) != 2:
-        what = (
-            f"a {type(sample).__name__} of length {len(sample)}"
-            if isinstance(sample, (tuple, list)) else describe(sample)
-        )
-        raise TypeError(
-            f"each sample must be an (image, label) pair or a dict, got {what} at sample {i}"
-        )
-    return sample[0], sample[1]
+class _Lost:
+    """Stands for a ``prob_schedule`` that could not be pickled; :meth:`set_epoch` says so."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
 
 
-# --------------------------------------------------------------------------- inputs
+# --------------------------------------------------------------------------- pixels and labels
+
+
+def _mix(images: List[Tensor], params: MixParams, dtype: torch.dtype) -> Tensor:
+    """Stack like default_collate (shared memory in a worker), then apply the drawn mix."""
+    if dtype != images[0].dtype:  # MixUp of integer images, or a switching collator's CutMix
+        images = [image.to(dtype) for image in images]
+    if images[0].requires_grad and torch.is_grad_enabled():  # out= is not differentiable
+        batch = torch.stack(images)
+        return blend_images(batch, params) if params.kind == "mixup" else paste_boxes(batch.clone(), batch, params)
+    if params.kind == "mixup":
+        out = _stack(images, dtype)
+        return blend_images(out, params, out=out)
+    return paste_boxes(_stack(images, dtype), images, params)
+
+
+def _stack(images: List[Tensor], dtype: torch.dtype) -> Tensor:
+    """``torch.stack`` into shared memory inside a worker, as ``default_collate`` does."""
+    first = images[0]
+    shape = (len(images),) + tuple(first.shape)
+    if get_worker_info() is None or first.device.type != "cpu":
+        return torch.stack(images)
+    storage = torch.UntypedStorage._new_shared(first.numel() * len(images) * first.element_size())
+    return torch.stack(images, out=torch.empty(0, dtype=dtype).set_(storage, 0, shape))
+
+
+def _mix_labels(labels: List[Any], params: MixParams) -> MixedTarget:
+    """Labels collated as ``default_collate`` would (a list of numbers is one label vector)."""
+    try:
+        if isinstance(labels[0], (list, tuple)):
+            labels = [torch.as_tensor(label) for label in labels]
+        y_a = default_collate(labels)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise label_error(labels) from err
+    if not isinstance(y_a, Tensor) or y_a.dim() > 2:
+        raise label_error(labels)
+    # y_a and y_b share one storage (in shared memory inside a worker): one tensor fewer to send.
+    both = _stack([y_a, y_a.index_select(0, params.index) if params.mixed else y_a], y_a.dtype)
+    lam = _stack([params.lam], torch.float32)[0] if isinstance(params.lam, Tensor) else params.lam
+    return MixedTarget(both[0], both[1], lam)
 
 
 def _as_image(image: Any, i: int, what: str = "image", channels_first: bool = True) -> Tensor:
@@ -493,415 +486,17 @@ def _as_image(image: Any, i: int, what: str = "image", channels_first: bool = Tr
     and ``(H, W)`` as a mask (``channels_first=False``).
     """
     if isinstance(image, Tensor):
-        tensor = image
-    elif isinstance(image, np.ndarray):
-        tensor = _from_numpy(image)
-    elif _is_pil(image):
-        array = np.asarray(image)
-        tensor = _from_numpy(array)
-        if tensor.dim() == 3:
-            tensor = tensor.permute(2, 0, 1)
-        elif channels_first:
-            tensor = tensor.unsqueeze(0)
-    else:
-        raise TypeError(
-            f"{what} of sample {i} must be a tensor, a numpy array or a PIL image, "
-            f"got {describe(image)}"
-        )
-    if tensor.dim() < 2:
-        raise ValueError(
-            f"{what} of sample {i} must have at least 2 dimensions (H, W), "
-            f"got shape {tuple(tensor.shape)}"
-        )
-    return tensor
-
-
-def _from_numpy(array: np.ndarray) -> Tensor:
-    if array.flags.writeable:
-        return torch.from_numpy(array)
-    # Read-only arrays (e.g. from PIL) are only ever read here: silence torch's warning.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(array)
-
-
-def _is_pil(obj: Any) -> bool:
+        return image
     pil = sys.modules.get("PIL.Image")
-    return pil is not None and isinstance(obj, pil.Image)
-
-
-def _all_pairs(batch: Sequence[Any]) -> bool:
-    """Fast check that every sample is a tuple or list of length 2 (C-level ``map`` loops)."""
-    return set(map(type, batch)) <= _PAIR_TYPES and set(map(len, batch)) == {2}
-
-
-_PAIR_TYPES = {tuple, list}
-_TENSOR_TYPE = {Tensor}
-_INT_TYPE = {int}
-_shape_of = operator.attrgetter("shape")
-_dtype_of = operator.attrgetter("dtype")
-_is_cpu = operator.attrgetter("is_cpu")
-
-
-def _check_images(images: List[Tensor], what: str = "image") -> None:
-    first = images[0]
-    if first.dim() < 2:
-        raise ValueError(
-            f"{what} of sample 0 must have at least 2 dimensions (H, W), got shape {tuple(first.shape)}"
-        )
-    if first.shape[-1] == 0 or first.shape[-2] == 0:
-        raise ValueError(f"{what}s must have H >= 1 and W >= 1, got shape {tuple(first.shape)} at sample 0")
-    if (
-        len(set(map(_shape_of, images))) == 1
-        and len(set(map(_dtype_of, images))) == 1
-        and all(map(_is_cpu, images))
-    ):
-        return  # fast path; the loop below finds and names the first bad sample
-    for i, image in enumerate(images):
-        if image.dim() < 2:
-            raise ValueError(
-                f"{what} of sample {i} must have at least 2 dimensions (H, W), "
-                f"got shape {tuple(image.shape)}"
-            )
-        if image.shape != first.shape:
-            raise ValueError(
-                f"all {what}s in a batch must have the same shape; "
-                f"sample {i} has {tuple(image.shape)}, sample 0 has {tuple(first.shape)}"
-            )
-        if image.dtype != first.dtype:
-            raise ValueError(
-                f"all {what}s in a batch must have the same dtype; "
-                f"sample {i} has {image.dtype}, sample 0 has {first.dtype}"
-            )
-        if image.device != first.device:
-            raise ValueError(
-                f"all {what}s in a batch must be on the same device; "
-                f"sample {i} is on {image.device}, sample 0 on {first.device}"
-            )
-
-
-# --------------------------------------------------------------------------- outputs
-
-
-def _new_batch_storage(nbytes: int, device: torch.device, shared: bool = True) -> torch.UntypedStorage:
-    """Storage for a batch: in shared memory inside a DataLoader worker, as default_collate does."""
-    if shared and device.type == "cpu" and get_worker_info() is not None:
-        new_shared = getattr(torch.UntypedStorage, "_new_shared", None)
-        if new_shared is not None:
-            return new_shared(nbytes)
-        return torch.empty(nbytes, dtype=torch.uint8).share_memory_().untyped_storage()
-    return torch.empty(nbytes, dtype=torch.uint8, device=device).untyped_storage()
-
-
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
-
-
-def _view(storage: torch.UntypedStorage, byte_offset: int, shape: Tuple[int, ...], dtype: torch.dtype) -> Tensor:
-    return torch.empty(0, dtype=dtype, device=storage.device).set_(storage, byte_offset // _itemsize(dtype), shape)
-
-
-def _mix_images(
-    images: List[Tensor], draw: _Draw, mode: str, out_dtype: Optional[torch.dtype] = None, shared: bool = True
-) -> Tensor:
-    """Write the mixed batch into a new (shared, in a worker) tensor, each byte once.
-
-    With an ``out_dtype`` other than the images' (a switching collator's CutMix batches), the
-    batch is mixed in private memory and converted once into the shared output.
-    """
-    first = images[0]
-    shape = (len(images),) + tuple(first.shape)
-    if out_dtype is not None and out_dtype != first.dtype:
-        mixed = _mix_images(images, draw, mode, shared=False)
-        storage = _new_batch_storage(mixed.numel() * _itemsize(out_dtype), first.device)
-        return _view(storage, 0, shape, out_dtype).copy_(mixed)
-    nbytes = first.numel() * first.element_size() * len(images)
-    out = _view(_new_batch_storage(nbytes, first.device, shared), 0, shape, first.dtype)
-    if not draw.mixed:
-        return torch.stack(images, out=out)
-    if _use_scratch(first, len(images)):
-        _fill_from_scratch(out, images, draw, mode)
-    else:
-        _fill_per_sample(out, images, draw, mode)
-    return out
-
-
-_SCRATCH = threading.local()
-
-#: Integer dtypes to view pixels as, by element size, for the bitwise blend of elem mode.
-_BIT_VIEWS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
-def _use_scratch(first: Tensor, batch_size: int) -> bool:
-    """Whether to mix through a stacked scratch buffer (small images) or per sample."""
-    return (
-        first.numel() <= _SMALL_IMAGE_NUMEL
-        and first.numel() * first.element_size() * batch_size <= _SCRATCH_MAX_BYTES
-    )
-
-
-def _scratch(slot: int, shape: Tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
-    """A temporary for the small-image path, from a buffer kept per thread between batches.
-
-    Each batch would otherwise allocate its temporaries afresh; at a few MiB each, glibc gives
-    them back to the kernel on free and the next batch pays their page faults again (measured
-    5-20x slower than reusing the memory). At most three slots of at most 16 MiB are kept,
-    never handed out: the output is always a new tensor.
-    """
-    nbytes = _itemsize(dtype) * int(np.prod(shape))
-    if device.type != "cpu":
-        return torch.empty(shape, dtype=dtype, device=device)
-    buffers = getattr(_SCRATCH, "buffers", None)
-    if buffers is None:
-        buffers = _SCRATCH.buffers = {}
-    buffer = buffers.get(slot)
-    if buffer is None or buffer.nbytes() < nbytes:
-        buffer = buffers[slot] = torch.UntypedStorage(max(nbytes, 1))
-    return _view(buffer, 0, shape, dtype)
-
-
-def _stack_scratch(images: List[Tensor], slot: int = 0) -> Tensor:
-    first = images[0]
-    return torch.stack(images, out=_scratch(slot, (len(images),) + tuple(first.shape), first.dtype, first.device))
-
-
-def _fill_from_scratch(out: Tensor, images: List[Tensor], draw: _Draw, mode: str) -> None:
-    """Small batches: whole-batch operations from the stacked samples into ``out``."""
-    index = draw.index
-    scratch = _stack_scratch(images)
-    if mode == "elem":
-        bits = _BIT_VIEWS.get(out.element_size())
-        mask = box_mask(out.shape[-2], out.shape[-1], draw.box, torch.bool if bits is None else bits)
-        mask = mask.view(mask.shape[:1] + (1,) * (out.dim() - 3) + mask.shape[1:])
-        if bits is None:  # e.g. complex128: no integer view of that size
-            torch.where(mask, scratch.index_select(0, index), scratch, out=out)
-            return
-        # Blend the bit patterns: s ^ ((s ^ p) & m) is s outside the box (m = 0) and p inside
-        # (m = all ones), bit for bit (-0.0, NaN payloads, inf), for every dtype, and on the
-        # CPU it runs 4-20x faster than torch.where. out is written once, by the last op.
-        own = scratch.view(bits)
-        blend = torch.index_select(own, 0, index, out=_scratch(1, own.shape, bits, own.device))
-        torch.bitwise_xor(own, blend, out=blend)
-        blend.bitwise_and_(mask)
-        torch.bitwise_xor(blend, own, out=out.view(bits))
-        return
-    y0, y1, x0, x1 = draw.box
-    if y1 == y0 or x1 == x0:  # empty box: the whole image is its own
-        out.copy_(scratch)
-        return
-    # Both are contiguous batches: each region is one view over the whole batch.
-    lead = tuple(out.shape[1:-2])
-    for y, x, size, own in _regions(out.shape[-2], out.shape[-1], draw.box, flat=True):
-        dest = _region_view(out, out.stride(), out.storage_offset(), lead, y, x, size, batch=out.shape[0])
-        src = _region_view(scratch, scratch.stride(), scratch.storage_offset(), lead, y, x, size,
-                           batch=out.shape[0])
-        if own:
-            dest.copy_(src)
-        else:
-            torch.index_select(src, 0, index, out=dest)
-
-
-def _region_view(
-    tensor: Tensor, stride: Tuple[int, ...], base: int, lead: Tuple[int, ...],
-    y: int, x: int, size: Tuple[int, ...], batch: Optional[int] = None,
-) -> Tensor:
-    """A region of :func:`_regions` as a view: of one image, or of every image of a batch.
-
-    ``stride`` and ``base`` are the image's strides and storage offset (for a batch, the batch's
-    strides, the first being the batch stride).
-    """
-    image_stride = stride[1:] if batch is not None else stride
-    tail = image_stride[-2:] if len(size) == 2 else image_stride[-1:]
-    offset = base + y * image_stride[-2] + x * image_stride[-1]
-    if batch is None:
-        return tensor.as_strided(lead + size, image_stride[:-2] + tail, offset)
-    return tensor.as_strided((batch,) + lead + size, stride[:1] + image_stride[:-2] + tail, offset)
-
-
-def _regions(
-    height: int, width: int, box: Tuple[int, int, int, int], flat: bool
-) -> List[Tuple[int, int, Tuple[int, ...], bool]]:
-    """The regions one image is written in: ``(y, x, size, own)`` each, ``own`` False for the box.
-
-    ``size`` is ``(rows, cols)`` for a rectangle or ``(n,)`` for a run of ``n`` pixels in
-    row-major order. With ``flat``, the part outside the box is one run before it, one run
-    after it and the ``h - 1`` gaps between its rows (each the right of one row and the left of
-    the next): half as many short row pieces as the four rectangles around the box, which is
-    what a uint8 copy pays for.
-    """
-    y0, y1, x0, x1 = box
-    h, w = y1 - y0, x1 - x0
-    if flat:
-        regions = [
-            (0, 0, (y0 * width + x0,), True),  # everything before the box's first pixel
-            (y0, x1, (h - 1, width - w), True),  # between the box's rows
-            (y1 - 1, x1, ((height - y1) * width + width - x1,), True),  # after its last pixel
-        ]
-    else:
-        regions = [
-            (0, 0, (y0, width), True),  # above the box
-            (y1, 0, (height - y1, width), True),  # below the box
-            (y0, 0, (h, x0), True),  # left of the box
-            (y0, x1, (h, width - x1), True),  # right of the box
-        ]
-    regions.append((y0, x0, (h, w), False))  # the box, from the partner
-    return [r for r in regions if all(r[2])]
-
-
-def _fill_per_sample(out: Tensor, images: List[Tensor], draw: _Draw, mode: str) -> None:
-    """Region copies per sample, straight from the samples into ``out``.
-
-    The regions (:func:`_regions`) are gathered as views and copied by one
-    ``torch._foreach_copy_`` call: per-copy Python dispatch would otherwise cost as much as the
-    bytes for uint8 images. Views are made with ``as_strided`` from precomputed strides (about
-    1 us a view); in batch mode the destination views of a region come from one ``unbind``.
-    """
-    partners = draw.index.tolist()
-    height, width = out.shape[-2:]
-    lead = tuple(out.shape[1:-2])
-    geometry = [(image.stride(), image.storage_offset()) for image in images]
-    # Runs across rows need each image's rows back to back (row stride = width * column
-    # stride), as in any contiguous image; otherwise the four rectangles around the box.
-    flat = all(stride[-2] == width * stride[-1] for stride, _ in geometry)
-    out_stride = out.stride()
-    dest_stride = out_stride[1:]
-    dests: List[Tensor] = []
-    sources: List[Tensor] = []
-
-    if mode == "batch":
-        if draw.box[1] == draw.box[0] or draw.box[3] == draw.box[2]:
-            torch.stack(images, out=out)
-            return
-        for y, x, size, own in _regions(height, width, draw.box, flat):
-            # One view over the batch, then unbind: one call for all the destinations.
-            whole = _region_view(out, out_stride, out.storage_offset(), lead, y, x, size, batch=len(images))
-            dests.extend(whole.unbind(0))
-            for i, j in enumerate(partners):
-                k = i if own else j
-                sources.append(_region_view(images[k], geometry[k][0], geometry[k][1], lead, y, x, size))
-    else:
-        boxes = zip(*(t.tolist() for t in draw.box))
-        for i, (j, box) in enumerate(zip(partners, boxes)):
-            base = out.storage_offset() + i * out_stride[0]
-            if box[1] == box[0] or box[3] == box[2]:
-                dests.append(out[i])
-                sources.append(images[i])
-                continue
-            for y, x, size, own in _regions(height, width, box, flat):
-                k = i if own else j
-                dests.append(_region_view(out, dest_stride, base, lead, y, x, size))
-                sources.append(_region_view(images[k], geometry[k][0], geometry[k][1], lead, y, x, size))
-    _copy_all(dests, sources)
-
-
-def _copy_all(dests: List[Tensor], sources: List[Tensor]) -> None:
-    """``dest.copy_(source)`` for every pair, in one C++ call where torch has one."""
-    foreach_copy = getattr(torch, "_foreach_copy_", None)
-    if foreach_copy is not None and dests:
-        foreach_copy(dests, sources)
-        return
-    for dest, src in zip(dests, sources):
-        dest.copy_(src)
-
-
-def _blend_images(images: List[Tensor], draw: _Draw, dtype: torch.dtype) -> Tensor:
-    """MixUp: ``lam * x[i] + (1 - lam) * x[index[i]]`` written once into a new batch tensor."""
-    first = images[0]
-    shape = (len(images),) + tuple(first.shape)
-    out = _view(_new_batch_storage(first.numel() * _itemsize(dtype) * len(images), first.device), 0, shape, dtype)
-    convert = first.dtype != dtype
-    if not draw.mixed:
-        if convert:
-            out.copy_(torch.stack(images))
-            return out
-        return torch.stack(images, out=out)
-    lam = draw.lam
-    small = _use_scratch(first, len(images))
-    if small or convert:
-        scratch = _stack_scratch(images) if small else torch.stack(images)
-        if convert:
-            scratch = scratch.to(dtype)
-        weight = lam.to(dtype).view((-1,) + (1,) * first.dim()) if isinstance(lam, Tensor) else lam
-        partner_buffer = _scratch(1, scratch.shape, dtype, scratch.device) if small else None
-        partner = torch.index_select(scratch, 0, draw.index, out=partner_buffer)
-        # lerp(partner, x, lam) = partner + lam * (x - partner) = lam * x + (1 - lam) * partner
-        torch.lerp(partner, scratch, weight, out=out)
-        return out
-    weights = lam.tolist() if isinstance(lam, Tensor) else [lam] * len(images)
-    for i, (j, weight) in enumerate(zip(draw.index.tolist(), weights)):
-        torch.lerp(images[j], images[i], weight, out=out[i])
-    return out
-
-
-def _mix_labels(labels: List[Any], draw: _Draw) -> MixedTarget:
-    """Collate the labels like default_collate; ``y_a``, ``y_b`` (and lam) share one storage."""
-    y = _collate_labels(labels)
-    batch = y.shape[0]
-    elem = isinstance(draw.lam, Tensor)
-    label_bytes = y.numel() * y.element_size()
-    lam_offset = -(-2 * label_bytes // 16) * 16  # 16-byte aligned
-    nbytes = lam_offset + (batch * 4 if elem else 0)
-    storage = _new_batch_storage(max(nbytes, 1), y.device)
-    both = _view(storage, 0, (2,) + tuple(y.shape), y.dtype)
-    y_a, y_b = both[0], both[1]
-    y_a.copy_(y)
-    if draw.mixed:
-        torch.index_select(y, 0, draw.index, out=y_b)
-    else:
-        y_b.copy_(y)
-    lam: Union[float, Tensor] = draw.lam
-    if elem:
-        lam = _view(storage, lam_offset, (batch,), torch.float32)
-        lam.copy_(draw.lam)
-    return MixedTarget(y_a, y_b, lam)
-
-
-def _collate_labels(labels: List[Any]) -> Tensor:
-    """Labels as one tensor of shape ``(B,)`` or ``(B, K)``, as default_collate would build it."""
-    first = labels[0]
-    if type(first) is int and set(map(type, labels)) == _INT_TYPE:
-        return torch.tensor(labels)  # fast path: class indices as Python ints
-    if isinstance(first, Tensor) and first.dim() <= 1:
-        shape, dtype = first.shape, first.dtype
-        if all(isinstance(label, Tensor) and label.shape == shape and label.dtype == dtype for label in labels):
-            return torch.stack(labels)  # fast path: 0-d tensors or label vectors
-    tensors: List[Tensor] = []
-    numbers_only = True
-    for i, label in enumerate(labels):
-        if isinstance(label, Tensor):
-            tensors.append(label)
-            numbers_only = False
-        elif isinstance(label, np.ndarray) or isinstance(label, np.generic):
-            if label.dtype.kind not in "biuf":
-                raise TypeError(f"label of sample {i} must be a number or a tensor, got {describe(label)}")
-            tensors.append(torch.as_tensor(label))
-            numbers_only = False
-        elif isinstance(label, numbers.Number) and not isinstance(label, complex):
-            tensors.append(label)  # type: ignore[arg-type]
-        elif isinstance(label, (list, tuple)) and all(
-            isinstance(v, numbers.Real) for v in label
-        ) and len(label) > 0:
-            tensors.append(torch.tensor(label))
-            numbers_only = False
-        else:
-            raise TypeError(f"label of sample {i} must be a number or a tensor, got {describe(label)}")
-    if numbers_only:
-        # As default_collate: the first label's type decides; Python floats become float64.
-        if isinstance(labels[0], float):
-            return torch.tensor(tensors, dtype=torch.float64)
-        return torch.tensor(tensors)
-    converted = [t if isinstance(t, Tensor) else torch.tensor(t) for t in tensors]
-    first = converted[0]
-    if first.dim() > 1:
-        raise ValueError(
-            f"label of sample 0 must be a number, a 0-d tensor or a vector of shape (K,), "
-            f"got shape {tuple(first.shape)}"
-        )
-    for i, label in enumerate(converted):
-        if label.shape != first.shape or label.dtype != first.dtype:
-            raise ValueError(
-                "all labels in a batch must have the same shape and dtype; "
-                f"sample {i} has {tuple(label.shape)} {label.dtype}, "
-                f"sample 0 has {tuple(first.shape)} {first.dtype}"
-            )
-    return torch.stack(converted)
+    is_pil = pil is not None and isinstance(image, pil.Image)
+    if not isinstance(image, np.ndarray) and not is_pil:
+        raise TypeError(f"{what} of sample {i} must be a tensor, a numpy array or a PIL image, got {describe(image)}")
+    array = np.asarray(image)
+    if any(stride < 0 for stride in array.strides):  # np.flip and friends: torch needs positive strides
+        array = np.ascontiguousarray(array)
+    with warnings.catch_warnings():  # read-only arrays (e.g. from PIL) are only ever read here
+        warnings.simplefilter("ignore", UserWarning)
+        tensor = torch.from_numpy(array)
+    if is_pil:
+        tensor = tensor.permute(2, 0, 1) if tensor.dim() == 3 else tensor.unsqueeze(0) if channels_first else tensor
+    return tensor

@@ -1,32 +1,59 @@
-"""CutMix as pure functions: draw the parameters, apply them to a batch.
+"""CutMix as pure functions: draw the parameters once, apply them with one function per method.
 
 CutMix (Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers with
 Localizable Features", ICCV 2019) pastes a box cut from a partner image into each image and
 mixes the labels in proportion to the pixels: ``lam`` is the share of each image that is still
-its own. This module keeps "draw the random parameters" (:func:`sample_lambda`,
-:func:`rand_box`) apart from "apply them" (:func:`cutmix_batch`), holds no state and works on
-any device. The collator (:mod:`cutmix_collate.collator`) draws its boxes here too.
+its own. This module holds the whole method and nothing else:
+
+* :func:`draw_params` is the only place that decides whether a batch is mixed, the partners, the
+  boxes and ``lam`` (from :func:`sample_lambda` and :func:`rand_box`).
+* :func:`paste_boxes` is the only code that writes CutMix pixels and :func:`blend_images` the only
+  code that writes MixUp pixels.
+
+:func:`cutmix_batch` and :func:`mixup_batch` (a batch tensor, any device) and the collators
+(:mod:`cutmix_collate.collator`, samples in a DataLoader worker) are thin callers of the three.
+Public entry points check their arguments (:mod:`cutmix_collate._checks`); the ``_draw`` helpers
+below trust what the package itself passes them.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, NamedTuple, Optional, Tuple, Union
+import os
+from typing import Any, List, Literal, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from ._checks import describe, check_alpha, check_choice, check_lam, check_positive_int, check_prob
+from ._checks import (
+    check_alpha,
+    check_batch,
+    check_box,
+    check_choice,
+    check_generator,
+    check_lam,
+    check_mixup_dtype,
+    check_positive_int,
+    check_prob,
+)
 
 __all__ = [
     "MixBoxes",
+    "MixParams",
     "MixedTarget",
     "box_lambda",
     "cutmix_batch",
+    "draw_params",
     "mixup_batch",
     "rand_box",
     "sample_lambda",
 ]
+
+Mode = Literal["batch", "elem"]
+MODES = ("batch", "elem")
+Kind = Literal["cutmix", "mixup"]
+KINDS = ("cutmix", "mixup")
+Box = Union[Tuple[int, int, int, int], Tuple[Tensor, Tensor, Tensor, Tensor]]
 
 
 class MixedTarget(NamedTuple):
@@ -60,13 +87,9 @@ class MixedTarget(NamedTuple):
             return self
         if isinstance(device, int) and not isinstance(device, bool):
             device = torch.device("cuda", device)
-        device = torch.device(device)
         lam = self.lam.to(device, non_blocking=non_blocking) if isinstance(self.lam, Tensor) else self.lam
-        return MixedTarget(
-            self.y_a.to(device, non_blocking=non_blocking),
-            self.y_b.to(device, non_blocking=non_blocking),
-            lam,
-        )
+        return MixedTarget(self.y_a.to(device, non_blocking=non_blocking),
+                           self.y_b.to(device, non_blocking=non_blocking), lam)
 
 
 class MixBoxes(NamedTuple):
@@ -83,8 +106,37 @@ class MixBoxes(NamedTuple):
     index: Tensor
 
 
-Mode = Literal["batch", "elem"]
-MODES = ("batch", "elem")
+class MixParams(NamedTuple):
+    """Everything random about one batch, as drawn by :func:`draw_params`.
+
+    Attributes:
+        kind: ``"cutmix"`` or ``"mixup"``.
+        mixed: Whether the batch is mixed; an unmixed batch has ``index = arange(B)``, empty
+            boxes and ``lam = 1``.
+        index: int64 tensor ``(B,)``: image ``i``'s partner is ``index[i]`` (a permutation).
+        box: CutMix boxes ``(y0, y1, x0, x1)``: four Python ints (batch mode: one box for all
+            images) or four int64 tensors of shape ``(B,)`` (elem mode); ``None`` for MixUp.
+        lam: The share of each image that is its own: a float (batch mode) or a float32 tensor
+            ``(B,)`` (elem mode). For CutMix it is recomputed from the clipped box.
+    """
+
+    kind: str
+    mixed: bool
+    index: Tensor
+    box: Optional[Box]
+    lam: Union[float, Tensor]
+
+    def boxes(self) -> MixBoxes:
+        """The boxes as a :class:`MixBoxes` on the CPU (empty boxes for MixUp)."""
+        batch_size = self.index.shape[0]
+        if self.box is None:
+            return MixBoxes(torch.zeros(batch_size, 4, dtype=torch.long), self.index.cpu())
+        if isinstance(self.box[0], Tensor):
+            return MixBoxes(torch.stack([t.cpu() for t in self.box], dim=1), self.index.cpu())
+        return MixBoxes(torch.tensor([self.box], dtype=torch.long).repeat(batch_size, 1), self.index.cpu())
+
+
+# --------------------------------------------------------------------------- draw
 
 
 def sample_lambda(
@@ -98,7 +150,8 @@ def sample_lambda(
 
     Args:
         alpha: Concentration of the symmetric Beta distribution, a finite number > 0.
-            ``alpha = 1`` is uniform on ``[0, 1]``, as in the CutMix paper.
+            ``alpha = 1`` is uniform on ``[0, 1]``, as in the CutMix paper. A tiny ``alpha``
+            gives 0 or 1, each half of the time, as the distribution does in the limit.
         generator: Generator to draw from; torch's default generator when ``None`` (the
             one a DataLoader seeds per worker).
         size: ``None`` for one draw returned as a Python float, or ``B`` for a float32
@@ -110,36 +163,37 @@ def sample_lambda(
         A float in ``[0, 1]``, or a float32 tensor of shape ``(size,)`` with values in ``[0, 1]``.
     """
     alpha = check_alpha(alpha)
+    check_generator(generator)
     if size is not None:
         check_positive_int(size, "size", minimum=0)
+    return _sample_lambda(alpha, generator, size, device)
+
+
+def _sample_lambda(alpha: float, generator: Optional[torch.Generator], size: Optional[int],
+                   device: Union[str, torch.device, None]) -> Union[float, Tensor]:
     n = 1 if size is None else size
     if device is None:
         device = generator.device if generator is not None else torch.device("cpu")
-    # Beta(a, a) = G0 / (G0 + G1) with G ~ Gamma(a), computed in log space so that a small
-    # alpha, where both gammas underflow (torch clamps them to the smallest double), still
-    # gives the right distribution: log G(a) = log G(a + 1) + log(U) / a (Marsaglia-Tsang's
-    # boost), and lam = sigmoid(log G0 - log G1).
+    # Beta(a, a) = sigmoid(log G0 - log G1) with G ~ Gamma(a), in log space so that a small
+    # alpha, where both gammas underflow, still gives the right distribution: with Marsaglia and
+    # Tsang's boost log G(a) = log G(a + 1) + log(U) / a. The differences are taken before the
+    # division, so an alpha as small as 1e-310 gives +-inf (lam 0 or 1), never inf - inf = NaN.
     conc = torch.full((2, n), alpha + 1.0, dtype=torch.float64, device=device)
     log_gamma = torch._standard_gamma(conc, generator=generator).log_()
-    uniform = torch.rand((2, n), dtype=torch.float64, device=device, generator=generator)
-    log_gamma += uniform.clamp_(min=torch.finfo(torch.float64).tiny).log_() / alpha
-    lam = torch.sigmoid(log_gamma[0] - log_gamma[1])
-    if size is None:
-        return float(lam[0])
-    return lam.to(torch.float32)
+    log_u = torch.rand((2, n), dtype=torch.float64, device=device, generator=generator)
+    log_u = log_u.clamp_(min=torch.finfo(torch.float64).tiny).log_()
+    lam = torch.sigmoid((log_gamma[0] - log_gamma[1]) + (log_u[0] - log_u[1]) / alpha)
+    return float(lam[0]) if size is None else lam.to(torch.float32)
 
 
 def rand_box(
-    height: int,
-    width: int,
-    lam: Union[float, Tensor],
-    generator: Optional[torch.Generator] = None,
-) -> Union[Tuple[int, int, int, int], Tuple[Tensor, Tensor, Tensor, Tensor]]:
+    height: int, width: int, lam: Union[float, Tensor], generator: Optional[torch.Generator] = None
+) -> Box:
     """Draw the box to paste: sides ``sqrt(1 - lam)`` of the image's, centre uniform, clipped.
 
     The centre is a pixel drawn uniformly over the image, so boxes near the border are
     clipped and cover less than ``1 - lam`` of the image: recompute ``lam`` from the box
-    (:func:`box_lambda`), as :func:`cutmix_batch` and the collator do.
+    (:func:`box_lambda`), as :func:`draw_params` does.
 
     Args:
         height: Image height ``H`` in pixels, an int >= 1.
@@ -155,39 +209,33 @@ def rand_box(
     """
     height = check_positive_int(height, "height")
     width = check_positive_int(width, "width")
-    if isinstance(lam, Tensor):
-        lam = check_lam(lam)
-        if lam.dim() != 1:
-            raise ValueError(f"lam must be a float or a tensor of shape (B,), got shape {tuple(lam.shape)}")
-        n, device = lam.shape[0], lam.device
-        cut = torch.sqrt(1.0 - lam.to(torch.float64))
-        cut_h = (cut * height).floor().long()
-        cut_w = (cut * width).floor().long()
-        g_device = generator.device if generator is not None else device
-        cy = torch.randint(0, height, (n,), generator=generator, device=g_device).to(device)
-        cx = torch.randint(0, width, (n,), generator=generator, device=g_device).to(device)
-        y0 = cy - cut_h // 2
-        x0 = cx - cut_w // 2
-        return (
-            y0.clamp(0, height), (y0 + cut_h).clamp(0, height),
-            x0.clamp(0, width), (x0 + cut_w).clamp(0, width),
-        )
+    check_generator(generator)
     lam = check_lam(lam)
-    cut = math.sqrt(1.0 - lam)
-    cut_h, cut_w = int(height * cut), int(width * cut)
-    centre = torch.randint(0, height * width, (1,), generator=generator,
-                           device=generator.device if generator is not None else "cpu")
-    cy, cx = divmod(int(centre), width)
+    if isinstance(lam, Tensor) and lam.dim() != 1:
+        raise ValueError(f"lam must be a float or a tensor of shape (B,), got shape {tuple(lam.shape)}")
+    return _rand_box(height, width, lam, generator)
+
+
+def _rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Optional[torch.Generator]) -> Box:
+    g_device = generator.device if generator is not None else torch.device("cpu")
+    if not isinstance(lam, Tensor):
+        cut = math.sqrt(1.0 - lam)
+        cut_h, cut_w = int(height * cut), int(width * cut)
+        cy, cx = divmod(int(torch.randint(0, height * width, (1,), generator=generator, device=g_device)), width)
+        y0, x0 = cy - cut_h // 2, cx - cut_w // 2
+        return (min(max(y0, 0), height), min(max(y0 + cut_h, 0), height),
+                min(max(x0, 0), width), min(max(x0 + cut_w, 0), width))
+    n, device = lam.shape[0], lam.device
+    g_device = generator.device if generator is not None else device
+    cut = torch.sqrt(1.0 - lam.to(torch.float64))
+    cut_h, cut_w = (cut * height).floor().long(), (cut * width).floor().long()
+    cy = torch.randint(0, height, (n,), generator=generator, device=g_device).to(device)
+    cx = torch.randint(0, width, (n,), generator=generator, device=g_device).to(device)
     y0, x0 = cy - cut_h // 2, cx - cut_w // 2
-    return (
-        min(max(y0, 0), height), min(max(y0 + cut_h, 0), height),
-        min(max(x0, 0), width), min(max(x0 + cut_w, 0), width),
-    )
+    return (y0.clamp(0, height), (y0 + cut_h).clamp(0, height), x0.clamp(0, width), (x0 + cut_w).clamp(0, width))
 
 
-def box_lambda(
-    height: int, width: int, box: Union[Tuple[int, int, int, int], Tuple[Tensor, Tensor, Tensor, Tensor]]
-) -> Union[float, Tensor]:
+def box_lambda(height: int, width: int, box: Box) -> Union[float, Tensor]:
     """The share of an ``H x W`` image outside ``box``: ``1 - box_area / (H * W)``.
 
     Args:
@@ -198,36 +246,15 @@ def box_lambda(
     Returns:
         A float for an int box, a float32 tensor of shape ``(B,)`` for a tensor box.
     """
+    check_box(height, width, box)
+    return _box_lambda(height, width, box)
+
+
+def _box_lambda(height: int, width: int, box: Box) -> Union[float, Tensor]:
     y0, y1, x0, x1 = box
     if isinstance(y0, Tensor):
-        if y0.device.type == "cpu" and not bool(
-            ((0 <= y0) & (y0 <= y1) & (y1 <= height) & (0 <= x0) & (x0 <= x1) & (x1 <= width)).all()
-        ):
-            raise ValueError(
-                f"box must satisfy 0 <= y0 <= y1 <= {height} and 0 <= x0 <= x1 <= {width} "
-                "for every sample (a box inside the image, as rand_box returns)"
-            )
-        area = (y1 - y0) * (x1 - x0)
-        return (1.0 - area.to(torch.float64) / (height * width)).to(torch.float32)
-    if not (0 <= y0 <= y1 <= height and 0 <= x0 <= x1 <= width):
-        raise ValueError(
-            f"box must satisfy 0 <= y0 <= y1 <= {height} and 0 <= x0 <= x1 <= {width} "
-            f"(a box inside the image, as rand_box returns), got {(y0, y1, x0, x1)}"
-        )
+        return (1.0 - ((y1 - y0) * (x1 - x0)).to(torch.float64) / (height * width)).to(torch.float32)
     return 1.0 - (y1 - y0) * (x1 - x0) / (height * width)
-
-
-class _Draw(NamedTuple):
-    """The random parameters of one mixed batch (see :func:`draw_params`)."""
-
-    mixed: bool
-    index: Tensor  # (B,) int64 partner of each image
-    box: Optional[Tuple[Any, Any, Any, Any]]  # ints / (B,) int64 tensors; None for MixUp
-    lam: Union[float, Tensor]  # float (batch mode) or (B,) float32 (elem mode)
-
-
-Kind = Literal["cutmix", "mixup"]
-KINDS = ("cutmix", "mixup")
 
 
 def draw_params(
@@ -235,13 +262,13 @@ def draw_params(
     height: int,
     width: int,
     *,
-    alpha: float,
-    prob: float,
-    mode: str,
-    kind: str = "cutmix",
+    alpha: float = 1.0,
+    prob: float = 1.0,
+    mode: Mode = "batch",
+    kind: Kind = "cutmix",
     generator: Optional[torch.Generator] = None,
     device: Union[str, torch.device, None] = None,
-) -> _Draw:
+) -> MixParams:
     """Draw everything random about one batch: whether to mix, partners, boxes and ``lam``.
 
     The single place where mixing parameters are drawn: :func:`cutmix_batch`,
@@ -249,66 +276,151 @@ def draw_params(
     clipped box; for MixUp it is the Beta draw itself and there is no box. An unmixed batch
     (probability ``1 - prob``) gets the identity as partners, empty boxes and ``lam = 1``.
 
-    Scalars (the mix decision, the batch-mode ``lam`` and box) are drawn from ``generator``,
-    or torch's default CPU generator, so no accelerator is synchronised. Tensors (partners,
-    per-sample ``lam`` and boxes) are drawn on ``generator``'s device, or on ``device``
-    with its default generator, and end up on ``device``.
+    Randomness: with ``generator=None`` the draws come from torch's default generator, which a
+    DataLoader seeds per worker and epoch. Under ``torchrun`` (``RANK`` set) or with an
+    initialised process group, ranks other than 0 draw from a generator seeded by one draw of
+    the default generator mixed with the rank, so ranks seeded alike still draw different
+    parameters, and a seeded run stays reproducible for a given rank. Scalars (the mix
+    decision, a batch-mode box and ``lam``) come from a CPU generator, so no accelerator is
+    synchronised; tensors are drawn on ``generator``'s device (or ``device``) and end up on
+    ``device``.
+
+    Args:
+        batch_size: Number of images ``B``, an int >= 1.
+        height: Image height ``H``, an int >= 1.
+        width: Image width ``W``, an int >= 1.
+        alpha: ``lam ~ Beta(alpha, alpha)``; a finite number > 0.
+        prob: Probability that the batch is mixed.
+        mode: ``"batch"`` (one box and ``lam``) or ``"elem"`` (one per image).
+        kind: ``"cutmix"`` or ``"mixup"``.
+        generator: A :class:`torch.Generator`, or ``None`` for torch's default one.
+        device: Device of the tensors in the result (the CPU when ``None``).
+
+    Returns:
+        A :class:`MixParams`.
     """
+    for value, name in ((batch_size, "batch_size"), (height, "height"), (width, "width")):
+        check_positive_int(value, name)
+    params = _draw(batch_size, height, width, check_alpha(alpha), check_prob(prob),
+                   check_choice(mode, MODES, "mode"), check_choice(kind, KINDS, "kind"),
+                   check_generator(generator), device)
+    return params
+
+
+def rank() -> int:
+    """This process's rank: the initialised process group's, else ``$RANK``, else 0."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def _rank_generator(this_rank: int) -> Optional[torch.Generator]:
+    """``None`` on rank 0; elsewhere a CPU generator seeded from the default one and the rank."""
+    if this_rank == 0:
+        return None
+    seed = int(torch.randint(0, 2**62, (1,)))
+    return torch.Generator().manual_seed(seed ^ (this_rank * 0x9E3779B97F4A7C15) % 2**63)
+
+
+def _draw(batch_size: int, height: int, width: int, alpha: float, prob: float, mode: str, kind: str,
+          generator: Optional[torch.Generator], device: Union[str, torch.device, None],
+          this_rank: Optional[int] = None, switch: Optional[Tuple[float, float]] = None) -> MixParams:
+    """:func:`draw_params` without the checks. ``switch=(cutmix_prob, mixup_alpha)`` draws the kind."""
     device = torch.device(device) if device is not None else torch.device("cpu")
+    if generator is None:
+        generator = _rank_generator(rank() if this_rank is None else this_rank)
     scalar_device = generator.device if generator is not None else torch.device("cpu")
     tensor_device = generator.device if generator is not None else device
-    mixed = prob >= 1.0 or (
-        prob > 0.0 and float(torch.rand((), generator=generator, device=scalar_device)) < prob
-    )
+    mixed = prob >= 1.0 or (prob > 0.0 and float(torch.rand((), generator=generator, device=scalar_device)) < prob)
+    if switch is not None and float(torch.rand((), generator=generator, device=scalar_device)) >= switch[0]:
+        kind, alpha = "mixup", switch[1]
     if not mixed:
         index = torch.arange(batch_size, device=device)
         if mode == "batch":
-            return _Draw(False, index, (0, 0, 0, 0) if kind == "cutmix" else None, 1.0)
+            return MixParams(kind, False, index, (0, 0, 0, 0) if kind == "cutmix" else None, 1.0)
         zeros = torch.zeros(batch_size, dtype=torch.long, device=device)
-        box = (zeros,) * 4 if kind == "cutmix" else None
-        return _Draw(False, index, box, torch.ones(batch_size, device=device))
+        return MixParams(kind, False, index, (zeros,) * 4 if kind == "cutmix" else None,
+                         torch.ones(batch_size, dtype=torch.float32, device=device))
     index = torch.randperm(batch_size, generator=generator, device=tensor_device).to(device)
-    if mode == "batch":
-        lam = sample_lambda(alpha, generator)
-        if kind == "mixup":
-            return _Draw(True, index, None, lam)
-        box = rand_box(height, width, lam, generator)
-        return _Draw(True, index, box, box_lambda(height, width, box))
-    lam0 = sample_lambda(alpha, generator, size=batch_size, device=tensor_device)
+    lam = _sample_lambda(alpha, generator, None if mode == "batch" else batch_size, tensor_device)
     if kind == "mixup":
-        return _Draw(True, index, None, lam0.to(device))
-    box = tuple(t.to(device) for t in rand_box(height, width, lam0, generator))
-    return _Draw(True, index, box, box_lambda(height, width, box))
+        return MixParams(kind, True, index, None, lam.to(device) if isinstance(lam, Tensor) else lam)
+    box = _rand_box(height, width, lam, generator)
+    if isinstance(lam, Tensor):
+        box = tuple(t.to(device) for t in box)
+    return MixParams(kind, True, index, box, _box_lambda(height, width, box))
 
 
-def box_mask(
-    height: int, width: int, box: Tuple[Tensor, Tensor, Tensor, Tensor], dtype: torch.dtype = torch.bool
-) -> Tensor:
-    """Masks of shape ``(B, H, W)`` marking each sample's box.
+# --------------------------------------------------------------------------- apply
 
-    ``dtype=torch.bool`` gives True inside the box; an integer dtype gives all bits set (-1)
-    inside and 0 outside, ready for bitwise blending.
-    """
+
+def box_mask(height: int, width: int, box: Tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
+    """Bool masks of shape ``(B, H, W)``, True inside each sample's box."""
     y0, y1, x0, x1 = box
     rows = torch.arange(height, device=y0.device)
     cols = torch.arange(width, device=x0.device)
     in_rows = (rows >= y0[:, None]) & (rows < y1[:, None])  # (B, H)
     in_cols = (cols >= x0[:, None]) & (cols < x1[:, None])  # (B, W)
-    if dtype != torch.bool:
-        in_rows = in_rows.to(dtype).neg_()
-        in_cols = in_cols.to(dtype).neg_()
     return in_rows[:, :, None] & in_cols[:, None, :]
 
 
-def boxes_tensor(draw: _Draw, batch_size: int) -> MixBoxes:
-    """The boxes of a draw as a :class:`MixBoxes` (CPU, int64); MixUp has empty boxes."""
-    if draw.box is None:
-        return MixBoxes(torch.zeros(batch_size, 4, dtype=torch.long), draw.index.cpu())
-    if isinstance(draw.box[0], Tensor):
-        boxes = torch.stack([t.cpu() for t in draw.box], dim=1)
-    else:
-        boxes = torch.tensor([draw.box], dtype=torch.long).expand(batch_size, 4).clone()
-    return MixBoxes(boxes, draw.index.cpu())
+def paste_boxes(out: Tensor, partners: Union[Tensor, Sequence[Tensor]], params: MixParams) -> Tensor:
+    """The one function that writes CutMix pixels: each image's box gets its partner's pixels.
+
+    Args:
+        out: Batch ``(B, ..., H, W)`` holding every image's own pixels; written in place.
+        partners: The unmixed images: a batch tensor ``(B, ..., H, W)`` or a list of ``B``
+            tensors ``(..., H, W)`` (the collator's samples). Must not share memory with ``out``.
+        params: From :func:`draw_params` (``kind="cutmix"``).
+
+    Returns:
+        ``out``. Every operation is differentiable, so gradients flow to both sources.
+    """
+    if not params.mixed:
+        return out
+    index = params.index
+    if not isinstance(params.lam, Tensor):  # batch mode: one box for every image
+        y0, y1, x0, x1 = params.box
+        region = out[..., y0:y1, x0:x1]
+        if isinstance(partners, Tensor):
+            region.copy_(partners[..., y0:y1, x0:x1].index_select(0, index))
+        else:
+            torch.stack([partners[j][..., y0:y1, x0:x1] for j in index.tolist()], out=region)
+    elif isinstance(partners, Tensor):  # elem mode on a batch: one mask, no loop over images
+        mask = box_mask(out.shape[-2], out.shape[-1], params.box)
+        mask = mask.view(mask.shape[:1] + (1,) * (out.dim() - 3) + mask.shape[1:])
+        out.copy_(torch.where(mask, partners.index_select(0, index), out))
+    else:  # elem mode from samples: one box copy per image
+        for i, (j, y0, y1, x0, x1) in enumerate(zip(index.tolist(), *(t.tolist() for t in params.box))):
+            out[i, ..., y0:y1, x0:x1] = partners[j][..., y0:y1, x0:x1]
+    return out
+
+
+def blend_images(images: Tensor, params: MixParams, out: Optional[Tensor] = None) -> Tensor:
+    """The one function that writes MixUp pixels: ``lam * x[i] + (1 - lam) * x[index[i]]``.
+
+    Args:
+        images: Floating batch ``(B, ...)``.
+        params: From :func:`draw_params` (``kind="mixup"``).
+        out: Where to write (a new tensor when ``None``, differentiable); must not be ``images``.
+    """
+    if not params.mixed:
+        return images.clone() if out is None else out.copy_(images)
+    weight = params.lam
+    if isinstance(weight, Tensor):
+        weight = weight.to(images.dtype).view((-1,) + (1,) * (images.dim() - 1))
+    # lerp(partner, x, lam) = partner + lam * (x - partner) = lam * x + (1 - lam) * partner
+    return torch.lerp(images.index_select(0, params.index), images, weight, out=out)
+
+
+def mix_labels(labels: Tensor, params: MixParams) -> MixedTarget:
+    """``MixedTarget(labels, partners' labels, lam)``; ``y_b`` is a new tensor."""
+    y_b = labels.index_select(0, params.index.to(labels.device)) if params.mixed else labels.clone()
+    return MixedTarget(labels, y_b, params.lam)
+
+
+# --------------------------------------------------------------------------- batch tensors
 
 
 def cutmix_batch(
@@ -325,7 +437,9 @@ def cutmix_batch(
     """CutMix a batch that is already a tensor, on any device (the GPU path).
 
     Each image ``i`` gets the box ``(y0, y1, x0, x1)`` cut from its partner ``index[i]`` (a
-    random permutation of the batch), and ``lam`` is recomputed from the clipped box.
+    random permutation of the batch), and ``lam`` is recomputed from the clipped box. The result
+    is differentiable with respect to ``images`` in both modes (feature-level CutMix,
+    adversarial inputs), as torchvision's ``v2.CutMix`` is.
 
     Args:
         images: Batch of shape ``(B, C, H, W)`` or ``(B, H, W)``, any dtype, any device.
@@ -350,77 +464,18 @@ def cutmix_batch(
         image that still comes from itself.
 
     Raises:
-        TypeError: ``images`` or ``labels`` is not a tensor.
+        TypeError: ``images``, ``labels`` or ``generator`` of the wrong type.
         ValueError: a bad shape, an empty batch, or a bad ``alpha``, ``prob`` or ``mode``.
     """
-    alpha, prob, mode, (batch_size, height, width) = _check_batch_args(images, labels, alpha, prob, mode)
-    draw = draw_params(batch_size, height, width, alpha=alpha, prob=prob, mode=mode,
-                       generator=generator, device=images.device)
-    index = draw.index
-    if draw.mixed and mode == "elem":
-        mask = box_mask(height, width, draw.box)
-        if images.dim() == 4:
-            mask = mask[:, None]
-        partner = images.index_select(0, index)
-        out = torch.where(mask, partner, images, out=images) if inplace else torch.where(mask, partner, images)
-    else:
-        out = images if inplace else images.clone()
-        y0, y1, x0, x1 = draw.box
-        if draw.mixed and y1 > y0 and x1 > x0:
-            # Gather only the partners' boxes, straight into the output's box. In place, the
-            # boxes are copied first: image i's box is read after image index[i]'s is written.
-            src = images[..., y0:y1, x0:x1]
-            if inplace:
-                src = src.clone()
-            torch.index_select(src, 0, index, out=out[..., y0:y1, x0:x1])
-    y_b = labels.index_select(0, index.to(labels.device)) if draw.mixed else labels.clone()
-    target = MixedTarget(labels, y_b, draw.lam)
-    if return_boxes:
-        return out, target, boxes_tensor(draw, batch_size)
-    return out, target
-
-
-
-def _check_batch_args(
-    images: Any, labels: Any, alpha: Any, prob: Any, mode: Any
-) -> Tuple[float, float, str, Tuple[int, int, int]]:
-    """Validate the arguments shared by :func:`cutmix_batch` and :func:`mixup_batch`."""
-    alpha = check_alpha(alpha)
-    prob = check_prob(prob)
-    mode = check_choice(mode, MODES, "mode")
-    if not isinstance(images, Tensor):
-        raise TypeError(f"images must be a tensor of shape (B, C, H, W) or (B, H, W), got {describe(images)}")
-    if not isinstance(labels, Tensor):
-        raise TypeError(f"labels must be a tensor of shape (B,) or (B, K), got {describe(labels)}")
-    if images.dim() not in (3, 4):
-        raise ValueError(
-            f"images must have shape (B, C, H, W) or (B, H, W), got shape {tuple(images.shape)}"
-        )
-    batch_size, height, width = images.shape[0], images.shape[-2], images.shape[-1]
-    if batch_size == 0:
-        raise ValueError("images must hold at least one image, got an empty batch")
-    if labels.dim() not in (1, 2) or labels.shape[0] != batch_size:
-        raise ValueError(
-            f"labels must have shape ({batch_size},) or ({batch_size}, K) to match images, "
-            f"got shape {tuple(labels.shape)}"
-        )
-    if height == 0 or width == 0:
-        raise ValueError(f"images must have H >= 1 and W >= 1, got shape {tuple(images.shape)}")
-    return alpha, prob, mode, (batch_size, height, width)
-
-
-def check_mixup_dtype(dtype: torch.dtype, out_dtype: Optional[torch.dtype], name: str = "images") -> torch.dtype:
-    """The dtype MixUp writes: ``out_dtype`` if given, else ``dtype``, which must be floating."""
-    if out_dtype is not None:
-        if not isinstance(out_dtype, torch.dtype) or not out_dtype.is_floating_point:
-            raise TypeError(f"out_dtype must be a floating torch.dtype, got {describe(out_dtype)}")
-        return out_dtype
-    if not dtype.is_floating_point:
-        raise TypeError(
-            f"MixUp blends pixel values, so {name} must be floating point, got {dtype}; "
-            "pass out_dtype=torch.float32 to convert (values are kept, not rescaled)"
-        )
-    return dtype
+    alpha, prob, mode, (batch_size, height, width) = check_batch(images, labels, alpha, prob, mode)
+    params = _draw(batch_size, height, width, alpha, prob, mode, "cutmix", check_generator(generator),
+                   images.device)
+    # In place, the partners are read from a copy: image i's box may be read after image
+    # index[i]'s box was written.
+    partners = images.clone() if inplace and params.mixed else images
+    out = paste_boxes(images if inplace else images.clone(), partners, params)
+    target = mix_labels(labels, params)
+    return (out, target, params.boxes()) if return_boxes else (out, target)
 
 
 def mixup_batch(
@@ -438,7 +493,7 @@ def mixup_batch(
 
     Each image becomes ``lam * x[i] + (1 - lam) * x[index[i]]`` with ``lam ~ Beta(alpha, alpha)``
     and ``index`` a random permutation, so :class:`~cutmix_collate.CutMixCriterion` and the
-    metrics work unchanged.
+    metrics work unchanged. Differentiable with respect to ``images``.
 
     Args:
         images: Floating batch of shape ``(B, C, H, W)`` or ``(B, H, W)``, any device. Integer
@@ -455,20 +510,13 @@ def mixup_batch(
     Returns:
         ``(images, MixedTarget(y_a, y_b, lam))``.
     """
-    alpha, prob, mode, (batch_size, height, width) = _check_batch_args(images, labels, alpha, prob, mode)
+    alpha, prob, mode, (batch_size, height, width) = check_batch(images, labels, alpha, prob, mode)
     dtype = check_mixup_dtype(images.dtype, out_dtype)
     if inplace and dtype != images.dtype:
         raise ValueError(f"inplace=True cannot convert {images.dtype} images to out_dtype={dtype}")
-    draw = draw_params(batch_size, height, width, alpha=alpha, prob=prob, mode=mode, kind="mixup",
-                       generator=generator, device=images.device)
-    source = images if dtype == images.dtype else images.to(dtype)
-    if not draw.mixed:
-        out = source if inplace or source is not images else images.clone()
-        return out, MixedTarget(labels, labels.clone(), draw.lam)
-    partner = source.index_select(0, draw.index)
-    weight: Union[float, Tensor] = draw.lam
-    if isinstance(weight, Tensor):
-        weight = weight.to(dtype).view((-1,) + (1,) * (source.dim() - 1))
-    # lerp(partner, x, lam) = partner + lam * (x - partner) = lam * x + (1 - lam) * partner
-    out = torch.lerp(partner, source, weight, out=images) if inplace else torch.lerp(partner, source, weight)
-    return out, MixedTarget(labels, labels.index_select(0, draw.index.to(labels.device)), draw.lam)
+    params = _draw(batch_size, height, width, alpha, prob, mode, "mixup", check_generator(generator),
+                   images.device)
+    out = blend_images(images.to(dtype), params)
+    if inplace:
+        out = images.copy_(out)
+    return out, mix_labels(labels, params)

