@@ -71,9 +71,7 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_lam(
-    lam: Any, batch_size: Optional[int] = None, name: str = "lam"
-) -> Union[float, Tensor]:
+def check_lam(lam: Any, batch_size: Optional[int] = None, name: str = "lam") -> Union[float, Tensor]:
     """Check a mixing weight: a number or 0-d tensor, or a tensor of shape ``(B,)``.
 
     Args:
@@ -86,15 +84,11 @@ def check_lam(
     """
     if isinstance(lam, Tensor):
         if lam.dim() > 1:
-            raise ValueError(
-                f"{name} must be a number, a 0-d tensor or a tensor of shape (B,), "
-                f"got shape {tuple(lam.shape)}"
-            )
+            raise ValueError(f"{name} must be a number, a 0-d tensor or a tensor of shape (B,), "
+                             f"got shape {tuple(lam.shape)}")
         if lam.dim() == 1 and batch_size is not None and lam.shape[0] != batch_size:
-            raise ValueError(
-                f"{name} must have shape ({batch_size},) to match the batch, "
-                f"got shape {tuple(lam.shape)}"
-            )
+            raise ValueError(f"{name} must have shape ({batch_size},) to match the batch, "
+                             f"got shape {tuple(lam.shape)}")
         if not lam.is_floating_point():
             raise TypeError(f"{name} must be a floating-point tensor, got dtype {lam.dtype}")
         if lam.device.type == "cpu" and lam.numel() > 0:
@@ -105,9 +99,7 @@ def check_lam(
                 raise ValueError(f"{name} must be in [0, 1], got {first!r}")
         return lam
     if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
-        raise TypeError(
-            f"{name} must be a number or a tensor, got {describe(lam)}"
-        )
+        raise TypeError(f"{name} must be a number or a tensor, got {describe(lam)}")
     lam = float(lam)
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {lam!r}")
@@ -125,29 +117,21 @@ def split_target(target: Any, name: str = "target") -> Tuple[Any, Any, Any, bool
         return target, target, 1.0, False
     if isinstance(target, (tuple, list)):
         if len(target) != 3:
-            raise ValueError(
-                f"{name} must be a tensor or a mixed target (y_a, y_b, lam) of length 3, "
-                f"got a {type(target).__name__} of length {len(target)}"
-            )
+            raise ValueError(f"{name} must be a tensor or a mixed target (y_a, y_b, lam) of length 3, "
+                             f"got a {type(target).__name__} of length {len(target)}")
         y_a, y_b, lam = target
         for part, part_name in ((y_a, "y_a"), (y_b, "y_b")):
             if not isinstance(part, Tensor):
-                raise TypeError(
-                    f"{name}.{part_name} must be a tensor, got {describe(part)}"
-                )
+                raise TypeError(f"{name}.{part_name} must be a tensor, got {describe(part)}")
         if y_a.shape != y_b.shape:
-            raise ValueError(
-                f"{name}.y_a and {name}.y_b must have the same shape, "
-                f"got {tuple(y_a.shape)} and {tuple(y_b.shape)}"
-            )
+            raise ValueError(f"{name}.y_a and {name}.y_b must have the same shape, "
+                             f"got {tuple(y_a.shape)} and {tuple(y_b.shape)}")
         if y_a.dtype != y_b.dtype:
             raise ValueError(
                 f"{name}.y_a and {name}.y_b must have the same dtype, got {y_a.dtype} and {y_b.dtype}"
             )
         return y_a, y_b, lam, True
-    raise TypeError(
-        f"{name} must be a tensor or a mixed target (y_a, y_b, lam), got {describe(target)}"
-    )
+    raise TypeError(f"{name} must be a tensor or a mixed target (y_a, y_b, lam), got {describe(target)}")
 
 
 def check_generator(generator: Any) -> Optional[torch.Generator]:
@@ -204,11 +188,15 @@ def check_mixup_dtype(dtype: torch.dtype, out_dtype: Any, name: str = "images") 
     return dtype
 
 
-def check_optional_str(value: Any, name: str) -> Optional[str]:
-    """Return ``value`` after checking it is ``None`` or a str."""
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {describe(value)}")
-    return value
+def check_keys(image_key: Any, label_key: Any, mask_key: Any, blending: Optional[str]) -> None:
+    """A collator's keys: str (label_key or mask_key may be None, not both; no masks when ``blending``)."""
+    for value, name in ((image_key, "image_key"), (label_key, "label_key"), (mask_key, "mask_key")):
+        if (value is not None or name == "image_key") and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {describe(value)}")
+    if label_key is None and mask_key is None:
+        raise ValueError("label_key may be None only for segmentation samples (give mask_key)")
+    if mask_key is not None and blending:
+        raise ValueError(f"mask_key is not supported by {blending}: masks cannot be blended")
 
 
 # --------------------------------------------------------------------------- collator samples
@@ -240,52 +228,51 @@ def check_mapping_samples(batch: Sequence[Any], keys: Iterable[Tuple[Optional[st
                              f"sample 0's keys are {sorted(map(str, first))}")
 
 
-def check_pair(sample: Any, i: int) -> None:
-    """A sample that is not a dict must be an ``(image, label)`` pair."""
-    if not isinstance(sample, (tuple, list)) or len(sample) != 2:
-        what = (f"a {type(sample).__name__} of length {len(sample)}"
-                if isinstance(sample, (tuple, list)) else describe(sample))
-        raise TypeError(f"each sample must be an (image, label) pair or a dict, got {what} at sample {i}")
+def check_pairs(batch: Sequence[Any]) -> None:
+    """Samples that are not mappings must be ``(image, label)`` pairs."""
+    if all(type(sample) in (tuple, list) and len(sample) == 2 for sample in batch):
+        return
+    for i, sample in enumerate(batch):
+        if not isinstance(sample, (tuple, list)) or len(sample) != 2:
+            what = (f"a {type(sample).__name__} of length {len(sample)}"
+                    if isinstance(sample, (tuple, list)) else describe(sample))
+            raise TypeError(f"each sample must be an (image, label) pair or a dict, got {what} at sample {i}")
 
 
 def check_images(images: List[Tensor], what: str = "image") -> None:
     """Images (or masks) of a batch: at least ``(H, W)``, H and W >= 1, one shape, dtype, device."""
     first = images[0]
-    shapes, dtypes, devices = {t.shape for t in images}, {t.dtype for t in images}, {t.device for t in images}
-    if len(shapes) == len(dtypes) == len(devices) == 1 and first.dim() >= 2 and first.shape[-1] and first.shape[-2]:
+    if len({(t.shape, t.dtype, t.device) for t in images}) == 1 and first.dim() >= 2 and first[..., :1, :1].numel():
         return  # the common case; below finds and names the first bad sample
     for i, image in enumerate(images):
         if image.dim() < 2:
-            raise ValueError(f"{what} of sample {i} must have at least 2 dimensions (H, W), "
-                             f"got shape {tuple(image.shape)}")
-        if i == 0 and (first.shape[-1] == 0 or first.shape[-2] == 0):
+            raise ValueError(f"{what} of sample {i} must have at least 2 dimensions (H, W), got shape {tuple(image.shape)}")
+        if i == 0 and not (first.shape[-1] and first.shape[-2]):
             raise ValueError(f"{what}s must have H >= 1 and W >= 1, got shape {tuple(first.shape)} at sample 0")
         for attr in ("shape", "dtype", "device"):
             got, want = getattr(image, attr), getattr(first, attr)
             if got != want:
                 got, want = (tuple(got), tuple(want)) if attr == "shape" else (got, want)
-                raise ValueError(f"all {what}s in a batch must have the same {attr}; "
-                                 f"sample {i} has {got}, sample 0 has {want}")
+                raise ValueError(f"all {what}s in a batch must have the same {attr}; sample {i} has {got}, sample 0 has {want}")
 
 
 def label_error(labels: Sequence[Any]) -> Exception:
     """The error for labels that ``default_collate`` cannot turn into ``(B,)`` or ``(B, K)``."""
-    tensors = []
+    first = None
     for i, label in enumerate(labels):
         numeric = type(label) in (bool, int, float) or isinstance(label, (Tensor, list, tuple)) or (
             getattr(getattr(label, "dtype", None), "kind", "?") in "biuf")
         try:
-            tensors.append(torch.as_tensor(label) if numeric else None)
+            tensor = torch.as_tensor(label) if numeric else None
         except (TypeError, ValueError, RuntimeError):
-            tensors.append(None)
-        if tensors[-1] is None:
+            tensor = None
+        if tensor is None:
             return TypeError(f"label of sample {i} must be a number or a tensor, got {describe(label)}")
-        if tensors[-1].dim() > 1:
+        if tensor.dim() > 1:
             return ValueError(f"label of sample {i} must be a number, a 0-d tensor or a vector of shape (K,), "
-                              f"got shape {tuple(tensors[-1].shape)}")
-        first = tensors[0]
-        if tensors[-1].shape != first.shape or (isinstance(label, Tensor) and tensors[-1].dtype != first.dtype):
+                              f"got shape {tuple(tensor.shape)}")
+        first = tensor if first is None else first
+        if tensor.shape != first.shape or (isinstance(label, Tensor) and tensor.dtype != first.dtype):
             return ValueError(f"all labels in a batch must have the same shape and dtype; sample {i} has "
-                              f"{tuple(tensors[-1].shape)} {tensors[-1].dtype}, sample 0 has {tuple(first.shape)} "
-                              f"{first.dtype}")
+                              f"{tuple(tensor.shape)} {tensor.dtype}, sample 0 has {tuple(first.shape)} {first.dtype}")
     return TypeError(f"labels must be numbers or tensors that default_collate can stack, got {describe(labels)}")

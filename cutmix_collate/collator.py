@@ -25,20 +25,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import default_collate, get_worker_info
 
-from ._checks import (
-    check_alpha,
-    check_choice,
-    check_images,
-    check_mapping_samples,
-    check_mixup_dtype,
-    check_optional_str,
-    check_pair,
-    check_positive_int,
-    check_prob,
-    check_samples,
-    describe,
-    label_error,
-)
+from ._checks import (check_alpha, check_choice, check_images, check_mapping_samples, check_mixup_dtype,
+                      check_keys, check_pairs, check_positive_int, check_prob, check_samples, describe,
+                      label_error)
 from .functional import MODES, MixedTarget, MixParams, _draw, blend_images, paste_boxes, rank
 
 __all__ = ["CutMixCollator", "CutMixOrMixUpCollator", "MixUpCollator"]
@@ -57,14 +46,7 @@ class _MixCollator:
                  prob_schedule: Optional[Callable[[int], float]], out_dtype: Optional[torch.dtype] = None,
                  switch: Optional[Tuple[float, float]] = None) -> None:
         prob = check_prob(prob)
-        if check_optional_str(image_key, "image_key") is None:
-            raise TypeError("image_key must be a str, got None")
-        check_optional_str(label_key, "label_key")
-        check_optional_str(mask_key, "mask_key")
-        if label_key is None and mask_key is None:
-            raise ValueError("label_key may be None only for segmentation samples (give mask_key)")
-        if mask_key is not None and "mixup" in self._kinds:
-            raise ValueError(f"mask_key is not supported by {type(self).__name__}: masks cannot be blended")
+        check_keys(image_key, label_key, mask_key, type(self).__name__ if "mixup" in self._kinds else None)
         if prob_schedule is not None and not callable(prob_schedule):
             raise TypeError(f"prob_schedule must be a callable epoch -> prob, got {describe(prob_schedule)}")
         if out_dtype is not None:
@@ -216,9 +198,7 @@ class _MixCollator:
             raise TypeError(f"mask_key={self.mask_key!r} needs dict samples, "
                             f"got a {type(batch[0]).__name__} at sample 0")
         else:
-            if not all(type(sample) in (tuple, list) and len(sample) == 2 for sample in batch):
-                for i, sample in enumerate(batch):
-                    check_pair(sample, i)
+            check_pairs(batch)
             images, labels = [sample[0] for sample in batch], [sample[1] for sample in batch]
         images = [_as_image(image, i) for i, image in enumerate(images)]
         check_images(images)
@@ -262,8 +242,8 @@ class _MixCollator:
             return result
 
     def __repr__(self) -> str:
-        alphas = (f"cutmix_alpha={self.alpha}, mixup_alpha={self._switch[1]}, switch_prob={self._switch[0]}"
-                  if self._switch else f"alpha={self.alpha}")
+        alphas = "cutmix_alpha={}, mixup_alpha={}, switch_prob={}".format(self.alpha, *self._switch[::-1]) \
+            if self._switch else f"alpha={self.alpha}"
         return f"{type(self).__name__}({alphas}, prob={self.prob}, mode={self.mode!r}, enabled={self.enabled})"
 
 
@@ -318,19 +298,10 @@ class CutMixCollator(_MixCollator):
         with the samples' keys, other keys collated as ``default_collate`` would.
     """
 
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        *,
-        prob: float = 1.0,
-        mode: Literal["batch", "elem"] = "batch",
-        image_key: str = "image",
-        label_key: Optional[str] = "label",
-        mask_key: Optional[str] = None,
-        return_boxes: bool = False,
-        off_epoch: Optional[int] = None,
-        prob_schedule: Optional[Callable[[int], float]] = None,
-    ) -> None:
+    def __init__(self, alpha: float = 1.0, *, prob: float = 1.0, mode: Literal["batch", "elem"] = "batch",
+                 image_key: str = "image", label_key: Optional[str] = "label", mask_key: Optional[str] = None,
+                 return_boxes: bool = False, off_epoch: Optional[int] = None,
+                 prob_schedule: Optional[Callable[[int], float]] = None) -> None:
         super().__init__(alpha, prob=prob, mode=mode, image_key=image_key, label_key=label_key,
                          mask_key=mask_key, return_boxes=return_boxes, off_epoch=off_epoch,
                          prob_schedule=prob_schedule)
@@ -357,17 +328,9 @@ class MixUpCollator(_MixCollator):
 
     _kinds = ("mixup",)
 
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        *,
-        prob: float = 1.0,
-        mode: Literal["batch", "elem"] = "batch",
-        image_key: str = "image",
-        label_key: str = "label",
-        out_dtype: Optional[torch.dtype] = None,
-        off_epoch: Optional[int] = None,
-        prob_schedule: Optional[Callable[[int], float]] = None,
+    def __init__(self, alpha: float = 1.0, *, prob: float = 1.0, mode: Literal["batch", "elem"] = "batch",
+                 image_key: str = "image", label_key: str = "label", out_dtype: Optional[torch.dtype] = None,
+                 off_epoch: Optional[int] = None, prob_schedule: Optional[Callable[[int], float]] = None,
     ) -> None:
         super().__init__(alpha, prob=prob, mode=mode, image_key=image_key, label_key=label_key, mask_key=None,
                          return_boxes=False, off_epoch=off_epoch, prob_schedule=prob_schedule,
@@ -394,40 +357,17 @@ class CutMixOrMixUpCollator(_MixCollator):
 
     _kinds = ("cutmix", "mixup")
 
-    def __init__(
-        self,
-        cutmix_alpha: float = 1.0,
-        mixup_alpha: float = 0.2,
-        *,
-        switch_prob: float = 0.5,
-        prob: float = 1.0,
-        mode: Literal["batch", "elem"] = "batch",
-        image_key: str = "image",
-        label_key: str = "label",
-        out_dtype: Optional[torch.dtype] = None,
-        return_boxes: bool = False,
-        off_epoch: Optional[int] = None,
-        prob_schedule: Optional[Callable[[int], float]] = None,
+    def __init__(self, cutmix_alpha: float = 1.0, mixup_alpha: float = 0.2, *, switch_prob: float = 0.5,
+                 prob: float = 1.0, mode: Literal["batch", "elem"] = "batch", image_key: str = "image",
+                 label_key: str = "label", out_dtype: Optional[torch.dtype] = None, return_boxes: bool = False,
+                 off_epoch: Optional[int] = None, prob_schedule: Optional[Callable[[int], float]] = None,
     ) -> None:
-        switch = (check_prob(switch_prob, "switch_prob"), check_alpha(mixup_alpha, "mixup_alpha"))
-        super().__init__(check_alpha(cutmix_alpha, "cutmix_alpha"), prob=prob, mode=mode, image_key=image_key,
+        self.cutmix_alpha = check_alpha(cutmix_alpha, "cutmix_alpha")
+        self.mixup_alpha = check_alpha(mixup_alpha, "mixup_alpha")
+        self.switch_prob = check_prob(switch_prob, "switch_prob")
+        super().__init__(self.cutmix_alpha, prob=prob, mode=mode, image_key=image_key,
                          label_key=label_key, mask_key=None, return_boxes=return_boxes, off_epoch=off_epoch,
-                         prob_schedule=prob_schedule, out_dtype=out_dtype, switch=switch)
-
-    @property
-    def cutmix_alpha(self) -> float:
-        """Beta parameter of CutMix batches."""
-        return self.alpha
-
-    @property
-    def mixup_alpha(self) -> float:
-        """Beta parameter of MixUp batches."""
-        return self._switch[1]
-
-    @property
-    def switch_prob(self) -> float:
-        """Probability that a batch uses CutMix rather than MixUp."""
-        return self._switch[0]
+                         prob_schedule=prob_schedule, out_dtype=out_dtype, switch=(self.switch_prob, self.mixup_alpha))
 
 
 class _Lost:

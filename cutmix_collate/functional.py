@@ -18,36 +18,17 @@ below trust what the package itself passes them.
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, List, Literal, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from ._checks import (
-    check_alpha,
-    check_batch,
-    check_box,
-    check_choice,
-    check_generator,
-    check_lam,
-    check_mixup_dtype,
-    check_positive_int,
-    check_prob,
-)
+from ._checks import (check_alpha, check_batch, check_box, check_choice, check_generator, check_lam,
+                      check_mixup_dtype, check_positive_int, check_prob)
 
-__all__ = [
-    "MixBoxes",
-    "MixParams",
-    "MixedTarget",
-    "box_lambda",
-    "cutmix_batch",
-    "draw_params",
-    "mixup_batch",
-    "rand_box",
-    "sample_lambda",
-]
+__all__ = ["MixBoxes", "MixParams", "MixedTarget", "box_lambda", "cutmix_batch", "draw_params", "mixup_batch",
+           "rand_box", "sample_lambda"]
 
 Mode = Literal["batch", "elem"]
 MODES = ("batch", "elem")
@@ -70,8 +51,7 @@ class MixedTarget(NamedTuple):
     y_b: Tensor
     lam: Union[float, Tensor]
 
-    def to(
-        self, device: Union[str, int, torch.device, None] = None, *, non_blocking: bool = False
+    def to(self, device: Union[str, int, torch.device, None] = None, *, non_blocking: bool = False
     ) -> "MixedTarget":
         """Move the tensors to ``device``; dtypes are kept and a float ``lam`` stays a float.
 
@@ -83,13 +63,10 @@ class MixedTarget(NamedTuple):
         Returns:
             A new :class:`MixedTarget` on ``device``.
         """
-        if device is None:
-            return self
         if isinstance(device, int) and not isinstance(device, bool):
             device = torch.device("cuda", device)
-        lam = self.lam.to(device, non_blocking=non_blocking) if isinstance(self.lam, Tensor) else self.lam
-        return MixedTarget(self.y_a.to(device, non_blocking=non_blocking),
-                           self.y_b.to(device, non_blocking=non_blocking), lam)
+        return self if device is None else MixedTarget(
+            *(t.to(device, non_blocking=non_blocking) if isinstance(t, Tensor) else t for t in self))
 
 
 class MixBoxes(NamedTuple):
@@ -128,24 +105,16 @@ class MixParams(NamedTuple):
 
     def boxes(self) -> MixBoxes:
         """The boxes as a :class:`MixBoxes` on the CPU (empty boxes for MixUp)."""
-        batch_size = self.index.shape[0]
-        if self.box is None:
-            return MixBoxes(torch.zeros(batch_size, 4, dtype=torch.long), self.index.cpu())
-        if isinstance(self.box[0], Tensor):
-            return MixBoxes(torch.stack([t.cpu() for t in self.box], dim=1), self.index.cpu())
-        return MixBoxes(torch.tensor([self.box], dtype=torch.long).repeat(batch_size, 1), self.index.cpu())
+        size = self.index.shape[:1]
+        box = (0, 0, 0, 0) if self.box is None else self.box
+        return MixBoxes(torch.stack([torch.as_tensor(t).cpu().expand(size) for t in box], dim=1), self.index.cpu())
 
 
 # --------------------------------------------------------------------------- draw
 
 
-def sample_lambda(
-    alpha: float,
-    generator: Optional[torch.Generator] = None,
-    *,
-    size: Optional[int] = None,
-    device: Union[str, torch.device, None] = None,
-) -> Union[float, Tensor]:
+def sample_lambda(alpha: float, generator: Optional[torch.Generator] = None, *, size: Optional[int] = None,
+                  device: Union[str, torch.device, None] = None) -> Union[float, Tensor]:
     """Draw ``lam ~ Beta(alpha, alpha)`` from torch's random number generator.
 
     Args:
@@ -186,8 +155,7 @@ def _sample_lambda(alpha: float, generator: Optional[torch.Generator], size: Opt
     return float(lam[0]) if size is None else lam.to(torch.float32)
 
 
-def rand_box(
-    height: int, width: int, lam: Union[float, Tensor], generator: Optional[torch.Generator] = None
+def rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Optional[torch.Generator] = None
 ) -> Box:
     """Draw the box to paste: sides ``sqrt(1 - lam)`` of the image's, centre uniform, clipped.
 
@@ -217,22 +185,17 @@ def rand_box(
 
 
 def _rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Optional[torch.Generator]) -> Box:
-    g_device = generator.device if generator is not None else torch.device("cpu")
-    if not isinstance(lam, Tensor):
-        cut = math.sqrt(1.0 - lam)
-        cut_h, cut_w = int(height * cut), int(width * cut)
-        cy, cx = divmod(int(torch.randint(0, height * width, (1,), generator=generator, device=g_device)), width)
-        y0, x0 = cy - cut_h // 2, cx - cut_w // 2
-        return (min(max(y0, 0), height), min(max(y0 + cut_h, 0), height),
-                min(max(x0, 0), width), min(max(x0 + cut_w, 0), width))
-    n, device = lam.shape[0], lam.device
+    scalar = not isinstance(lam, Tensor)
+    lam_t = torch.tensor([lam], dtype=torch.float64) if scalar else lam
+    device = lam_t.device
     g_device = generator.device if generator is not None else device
-    cut = torch.sqrt(1.0 - lam.to(torch.float64))
+    cut = torch.sqrt(1.0 - lam_t.to(torch.float64))
     cut_h, cut_w = (cut * height).floor().long(), (cut * width).floor().long()
-    cy = torch.randint(0, height, (n,), generator=generator, device=g_device).to(device)
-    cx = torch.randint(0, width, (n,), generator=generator, device=g_device).to(device)
+    cy = torch.randint(0, height, lam_t.shape, generator=generator, device=g_device).to(device)
+    cx = torch.randint(0, width, lam_t.shape, generator=generator, device=g_device).to(device)
     y0, x0 = cy - cut_h // 2, cx - cut_w // 2
-    return (y0.clamp(0, height), (y0 + cut_h).clamp(0, height), x0.clamp(0, width), (x0 + cut_w).clamp(0, width))
+    box = (y0.clamp(0, height), (y0 + cut_h).clamp(0, height), x0.clamp(0, width), (x0 + cut_w).clamp(0, width))
+    return tuple(int(t) for t in box) if scalar else box
 
 
 def box_lambda(height: int, width: int, box: Box) -> Union[float, Tensor]:
@@ -257,18 +220,9 @@ def _box_lambda(height: int, width: int, box: Box) -> Union[float, Tensor]:
     return 1.0 - (y1 - y0) * (x1 - x0) / (height * width)
 
 
-def draw_params(
-    batch_size: int,
-    height: int,
-    width: int,
-    *,
-    alpha: float = 1.0,
-    prob: float = 1.0,
-    mode: Mode = "batch",
-    kind: Kind = "cutmix",
-    generator: Optional[torch.Generator] = None,
-    device: Union[str, torch.device, None] = None,
-) -> MixParams:
+def draw_params(batch_size: int, height: int, width: int, *, alpha: float = 1.0, prob: float = 1.0,
+                mode: Mode = "batch", kind: Kind = "cutmix", generator: Optional[torch.Generator] = None,
+                device: Union[str, torch.device, None] = None) -> MixParams:
     """Draw everything random about one batch: whether to mix, partners, boxes and ``lam``.
 
     The single place where mixing parameters are drawn: :func:`cutmix_batch`,
@@ -301,10 +255,8 @@ def draw_params(
     """
     for value, name in ((batch_size, "batch_size"), (height, "height"), (width, "width")):
         check_positive_int(value, name)
-    params = _draw(batch_size, height, width, check_alpha(alpha), check_prob(prob),
-                   check_choice(mode, MODES, "mode"), check_choice(kind, KINDS, "kind"),
-                   check_generator(generator), device)
-    return params
+    return _draw(batch_size, height, width, check_alpha(alpha), check_prob(prob), check_choice(mode, MODES, "mode"),
+                 check_choice(kind, KINDS, "kind"), check_generator(generator), device)
 
 
 def rank() -> int:
@@ -336,12 +288,10 @@ def _draw(batch_size: int, height: int, width: int, alpha: float, prob: float, m
     if switch is not None and float(torch.rand((), generator=generator, device=scalar_device)) >= switch[0]:
         kind, alpha = "mixup", switch[1]
     if not mixed:
-        index = torch.arange(batch_size, device=device)
-        if mode == "batch":
-            return MixParams(kind, False, index, (0, 0, 0, 0) if kind == "cutmix" else None, 1.0)
-        zeros = torch.zeros(batch_size, dtype=torch.long, device=device)
-        return MixParams(kind, False, index, (zeros,) * 4 if kind == "cutmix" else None,
-                         torch.ones(batch_size, dtype=torch.float32, device=device))
+        zero = 0 if mode == "batch" else torch.zeros(batch_size, dtype=torch.long, device=device)
+        lam = 1.0 if mode == "batch" else torch.ones(batch_size, dtype=torch.float32, device=device)
+        return MixParams(kind, False, torch.arange(batch_size, device=device),
+                         (zero,) * 4 if kind == "cutmix" else None, lam)
     index = torch.randperm(batch_size, generator=generator, device=tensor_device).to(device)
     lam = _sample_lambda(alpha, generator, None if mode == "batch" else batch_size, tensor_device)
     if kind == "mixup":
@@ -423,16 +373,8 @@ def mix_labels(labels: Tensor, params: MixParams) -> MixedTarget:
 # --------------------------------------------------------------------------- batch tensors
 
 
-def cutmix_batch(
-    images: Tensor,
-    labels: Tensor,
-    *,
-    alpha: float = 1.0,
-    prob: float = 1.0,
-    mode: Mode = "batch",
-    generator: Optional[torch.Generator] = None,
-    inplace: bool = False,
-    return_boxes: bool = False,
+def cutmix_batch(images: Tensor, labels: Tensor, *, alpha: float = 1.0, prob: float = 1.0, mode: Mode = "batch",
+                 generator: Optional[torch.Generator] = None, inplace: bool = False, return_boxes: bool = False,
 ) -> Union[Tuple[Tensor, MixedTarget], Tuple[Tensor, MixedTarget, MixBoxes]]:
     """CutMix a batch that is already a tensor, on any device (the GPU path).
 
@@ -478,17 +420,9 @@ def cutmix_batch(
     return (out, target, params.boxes()) if return_boxes else (out, target)
 
 
-def mixup_batch(
-    images: Tensor,
-    labels: Tensor,
-    *,
-    alpha: float = 1.0,
-    prob: float = 1.0,
-    mode: Mode = "batch",
-    generator: Optional[torch.Generator] = None,
-    inplace: bool = False,
-    out_dtype: Optional[torch.dtype] = None,
-) -> Tuple[Tensor, MixedTarget]:
+def mixup_batch(images: Tensor, labels: Tensor, *, alpha: float = 1.0, prob: float = 1.0, mode: Mode = "batch",
+                generator: Optional[torch.Generator] = None, inplace: bool = False,
+                out_dtype: Optional[torch.dtype] = None) -> Tuple[Tensor, MixedTarget]:
     """MixUp a batch tensor (Zhang et al., ICLR 2018) with the same interface as :func:`cutmix_batch`.
 
     Each image becomes ``lam * x[i] + (1 - lam) * x[index[i]]`` with ``lam ~ Beta(alpha, alpha)``
