@@ -95,14 +95,16 @@ class CutMixCallback(pl.Callback):
         self.alpha = check_alpha(alpha)
         self.prob = check_prob(prob)
         self.mode = check_choice(mode, MODES, "mode")
-        self.off_epoch = None if off_epoch is None else check_positive_int(off_epoch, "off_epoch", minimum=0)
+        self.off_epoch = off_epoch if off_epoch is None else check_positive_int(off_epoch, "off_epoch", 0)
         self.image_key = _check_key(image_key, "image_key")
         self.label_key = _check_key(label_key, "label_key")
-        self.log_every_n_steps = (
-            None if log_every_n_steps is None else check_positive_int(log_every_n_steps, "log_every_n_steps")
-        )
+        if log_every_n_steps is not None:
+            log_every_n_steps = check_positive_int(log_every_n_steps, "log_every_n_steps")
+        self.log_every_n_steps = log_every_n_steps
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         """Replace the batch's images and labels by their mixed versions (see the class)."""
         image_key, label_key = self._keys(batch)
         images, labels = batch[image_key], batch[label_key]
@@ -113,18 +115,22 @@ class CutMixCallback(pl.Callback):
         draw = on and self.log_every_n_steps is not None and step % self.log_every_n_steps == 0
         draw = draw and trainer.is_global_zero
         # Boxes only when drawn: MixBoxes lives on the CPU, a host sync on an accelerator.
-        mixed = cutmix_batch(images, labels, alpha=self.alpha, prob=self.prob if on else 0.0,
-                             mode=self.mode, return_boxes=draw)
-        batch[image_key], batch[label_key] = mixed[0], mixed[1]
+        out, target, *boxes = cutmix_batch(images, labels, alpha=self.alpha, prob=self.prob if on else 0.0,
+                                           mode=self.mode, return_boxes=draw)
+        batch[image_key], batch[label_key] = out, target
         if draw:
-            _log_picture(trainer, mixed[0], mixed[1], mixed[2], images, step)
+            _log_picture(trainer, out, target, boxes[0], images, step)
 
     def _keys(self, batch: Any) -> Tuple[Key, Key]:
         if isinstance(batch, MutableMapping):
-            keys, expected = (self.image_key, self.label_key), f"a key of the dict batch, one of {list(batch)}"
+            keys = (self.image_key, self.label_key)
+            expected = f"a key of the dict batch, one of {list(batch)}"
             valid = [key is not None and key in batch for key in keys]
         elif isinstance(batch, MutableSequence):
-            keys = (0 if self.image_key is None else self.image_key, 1 if self.label_key is None else self.label_key)
+            keys = (
+                0 if self.image_key is None else self.image_key,
+                1 if self.label_key is None else self.label_key,
+            )
             expected = f"a position in the list batch of {len(batch)} items, 0 to {len(batch) - 1}"
             valid = [isinstance(key, int) and 0 <= key < len(batch) for key in keys]
         else:
@@ -164,4 +170,5 @@ def _log_picture(
         return
     logger = trainer.loggers[0]
     folder = getattr(logger, "log_dir", None) or logger.save_dir or trainer.default_root_dir
-    save_mixed_grid(images, target, boxes, os.path.join(folder, "cutmix", f"step_{step:06d}.png"), sources=sources)
+    path = os.path.join(folder, "cutmix", f"step_{step:06d}.png")
+    save_mixed_grid(images, target, boxes, path, sources=sources)
