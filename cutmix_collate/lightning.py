@@ -101,6 +101,7 @@ class CutMixCallback(pl.Callback):
         if log_every_n_steps is not None:
             log_every_n_steps = check_positive_int(log_every_n_steps, "log_every_n_steps")
         self.log_every_n_steps = log_every_n_steps
+        self._drawn_step: Optional[int] = None  # with gradient accumulation, steps repeat
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -113,12 +114,13 @@ class CutMixCallback(pl.Callback):
         on = self.off_epoch is None or trainer.current_epoch < self.off_epoch
         step = trainer.global_step
         draw = on and self.log_every_n_steps is not None and step % self.log_every_n_steps == 0
-        draw = draw and trainer.is_global_zero
+        draw = draw and trainer.is_global_zero and step != self._drawn_step
         # Boxes only when drawn: MixBoxes lives on the CPU, a host sync on an accelerator.
         out, target, *boxes = cutmix_batch(images, labels, alpha=self.alpha, prob=self.prob if on else 0.0,
                                            mode=self.mode, return_boxes=draw)
         batch[image_key], batch[label_key] = out, target
         if draw:
+            self._drawn_step = step
             _log_picture(trainer, out, target, boxes[0], images, step)
 
     def _keys(self, batch: Any) -> Tuple[Key, Key]:

@@ -322,6 +322,11 @@ class TestCutMixCallbackPictures:
             assert torch.equal(grid, _expected_grid(module, loader, step))
         assert not list(tmp_path.rglob("*.png"))
 
+    def test_one_picture_per_step_with_gradient_accumulation(self, tmp_path):
+        logger = ImageLogger()
+        _fit(tmp_path, CutMixCallback(log_every_n_steps=1), batches=4, accumulate_grad_batches=2, logger=logger)
+        assert [step for _, _, step in logger.images] == [0, 1]
+
     def test_tensorboard_logger(self, tmp_path):
         pytest.importorskip("tensorboard")
         from lightning.pytorch.loggers import TensorBoardLogger
