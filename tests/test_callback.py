@@ -14,6 +14,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -98,11 +99,11 @@ def _fit(tmp_path, callback, module=None, loader=None, *, epochs=1, batches=3, *
     return trainer, module, loader
 
 
-def _check_mixed(batch, mode, encode=True):
+def _check_mixed(batch, mode):
     """Provenance of one mixed batch; returns (partners, rects) of ``check_provenance``."""
     images, target = _parts(batch)
     assert isinstance(target, MixedTarget)
-    return check_provenance(images, target, target.y_a.tolist(), mode=mode, encode=encode)
+    return check_provenance(images, target, target.y_a.tolist(), mode=mode, encode=True)
 
 
 def _reference(dataset, labels):
@@ -311,7 +312,7 @@ class TestCutMixCallbackPictures:
         folder = tmp_path / "lightning_logs" / "version_0" / "cutmix"
         assert sorted(p.name for p in folder.iterdir()) == ["step_000000.png", "step_000002.png"]
         for step in (0, 2):
-            png = torch.from_numpy(__import__("numpy").array(Image.open(folder / f"step_{step:06d}.png")))
+            png = torch.from_numpy(np.array(Image.open(folder / f"step_{step:06d}.png")))
             assert torch.equal(png.permute(2, 0, 1), _expected_grid(module, loader, step))
 
     def test_add_image_when_the_logger_takes_images(self, tmp_path):
