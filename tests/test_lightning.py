@@ -1,6 +1,7 @@
-"""The README's Lightning example runs: collate_fn in the DataModule, criterion in training_step.
+"""The README's Lightning examples run: mixing in the loader (collate_fn in the DataModule) and on
+the device (CutMixCallback), the criterion in training_step either way.
 
-Skipped when ``lightning`` is not installed.
+Skipped when ``lightning`` is not installed. The callback itself is tested in test_callback.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ L = pytest.importorskip("lightning")
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*")
 
 from cutmix_collate import CutMixCollator, CutMixCriterion, MixedMetrics, MixedTarget  # noqa: E402
+from cutmix_collate.lightning import CutMixCallback  # noqa: E402
 
 
 # ---- the README example (kept in sync by hand) ---------------------------------------------
@@ -71,7 +73,15 @@ class LitClassifier(L.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=3e-3)
 
 
-# ---- the test ------------------------------------------------------------------------------
+class PlainData(DigitsData):
+    """The README's callback example: no collate_fn, default_collate's [images, labels]."""
+
+    def train_dataloader(self):
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True,
+                          num_workers=self.num_workers, pin_memory=torch.cuda.is_available())
+
+
+# ---- the tests ------------------------------------------------------------------------------
 
 
 def _data(n, seed):
@@ -103,9 +113,42 @@ def test_lightning_trains_a_few_steps_with_cutmix(tmp_path):
     trainer.fit(module, datamodule=DigitsData(_data(128, 0), _data(64, 1)))
     assert trainer.global_step == 8
     assert len(seen) == 8 and all(isinstance(t, MixedTarget) for t in seen)  # survives the transfer
-    metrics = trainer.callback_metrics
-    for key in ("train_loss", "train_accuracy", "train_f1", "train_f1_epoch",
-                "val_loss", "val_accuracy", "val_f1", "val_f1_epoch"):
+    _check_metrics(trainer.callback_metrics)
+
+
+def _check_metrics(metrics):
+    # "f1" is in MixedMetrics' keys before and after its rename of the F1 keys.
+    for key in ("train_loss", "train_accuracy", "train_f1", "val_loss", "val_accuracy", "val_f1"):
         assert key in metrics, key
         assert math.isfinite(float(metrics[key]))
     assert 0.0 <= float(metrics["val_accuracy"]) <= 1.0
+
+
+@pytest.mark.filterwarnings("ignore:.*will use `CSVLogger` as the default logger.*")
+def test_lightning_trains_a_few_steps_with_the_callback(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+                          nn.Flatten(), nn.Linear(8 * 16, 4))
+    module = LitClassifier(model, num_classes=4)
+    seen = []
+
+    class Spy(L.Callback):  # runs after the mixing callback, as training_step would
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append(batch[1])
+
+    mixing = CutMixCallback(alpha=1.0, mode="elem", off_epoch=1, log_every_n_steps=3)
+    trainer = L.Trainer(
+        max_epochs=2, limit_train_batches=4, limit_val_batches=1, accelerator="cpu", devices=1,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        log_every_n_steps=1, default_root_dir=tmp_path, callbacks=[mixing, Spy()],
+    )
+    trainer.fit(module, datamodule=PlainData(_data(128, 0), _data(64, 1)))
+    assert trainer.global_step == 8 and len(seen) == 8
+    assert all(isinstance(t, MixedTarget) for t in seen)
+    assert all(bool((t.lam < 1).any()) for t in seen[:4])  # mixed in epoch 0 ...
+    assert all(bool((t.lam == 1).all()) for t in seen[4:])  # ... and not from off_epoch=1 on
+    _check_metrics(trainer.callback_metrics)
+    # The default logger: TensorBoard when installed (it takes the images), else CSV (PNG files).
+    pngs = sorted(p.name for p in tmp_path.rglob("*.png"))
+    assert pngs == ([] if trainer.logger.__class__.__name__ == "TensorBoardLogger"
+                    else ["step_000000.png", "step_000003.png"])
