@@ -147,3 +147,30 @@ def split_target(target: Any, name: str = "target") -> Tuple[Any, Any, Any, bool
     raise TypeError(
         f"{name} must be a tensor or a mixed target (y_a, y_b, lam), got {describe(target)}"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Label ranges (losses, soft_targets, mixed_accuracy, mixed_f1, MixedMetrics)
+# --------------------------------------------------------------------------------------------
+
+
+def check_class_indices(
+    y: Tensor, num_classes: Optional[int], name: str, ignore_index: Optional[int] = None
+) -> Optional[Tensor]:
+    """Check that ``y`` holds class indices in ``[0, num_classes)`` (``>= 0`` when ``None``).
+
+    Values equal to ``ignore_index`` are allowed. On the CPU a bad value is a ``ValueError``
+    naming ``name`` and the first bad value, and ``None`` is returned; elsewhere reading the
+    values would synchronise the device, so the 0-d count of bad values is returned instead.
+    """
+    bad = y < 0 if num_classes is None else (y < 0) | (y >= num_classes)
+    if ignore_index is not None:
+        bad &= y != ignore_index
+    if y.device.type != "cpu":
+        return bad.sum()
+    if bool(bad.any()):
+        allowed = ">= 0" if num_classes is None else f"in [0, {num_classes})"
+        if ignore_index is not None:
+            allowed += f" or ignore_index={ignore_index}"
+        raise ValueError(f"{name} must hold class indices {allowed}, got {y[bad][0].item()!r}")
+    return None
