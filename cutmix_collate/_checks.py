@@ -155,18 +155,22 @@ def split_target(target: Any, name: str = "target") -> Tuple[Any, Any, Any, bool
 
 
 def check_class_indices(
-    y: Tensor, num_classes: Optional[int], name: str, ignore_index: Optional[int] = None
+    y: Tensor,
+    num_classes: Optional[int],
+    name: str,
+    ignore_index: Optional[int] = None,
+    eager: Optional[bool] = None,
 ) -> Optional[Tensor]:
     """Check that ``y`` holds class indices in ``[0, num_classes)`` (``>= 0`` when ``None``).
 
-    Values equal to ``ignore_index`` are allowed. On the CPU a bad value is a ``ValueError``
-    naming ``name`` and the first bad value, and ``None`` is returned; elsewhere reading the
-    values would synchronise the device, so the 0-d count of bad values is returned instead.
+    Values equal to ``ignore_index`` are allowed. Eagerly (by default: on the CPU) a bad value is
+    a ``ValueError`` naming ``name`` and the first bad value, and ``None`` is returned; otherwise
+    reading the values would synchronise the device, so the 0-d count of bad values is returned.
     """
     bad = y < 0 if num_classes is None else (y < 0) | (y >= num_classes)
     if ignore_index is not None:
         bad &= y != ignore_index
-    if y.device.type != "cpu":
+    if not (y.device.type == "cpu" if eager is None else eager):
         return bad.sum()
     if bool(bad.any()):
         allowed = ">= 0" if num_classes is None else f"in [0, {num_classes})"
