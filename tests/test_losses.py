@@ -170,26 +170,24 @@ PER_SAMPLE_CRITERIA = {
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("name", list(PER_SAMPLE_CRITERIA))
 @pytest.mark.parametrize("spatial", [(), (3, 2)])
-def test_constant_per_sample_lam_equals_scalar_path(name, reduction, spatial):
+def test_constant_per_sample_lam_equals_the_mixed_wrapped_loss(name, reduction, spatial):
     pred, y_a, y_b = _batch(9, spatial=spatial)
-    criterion = CutMixCriterion(PER_SAMPLE_CRITERIA[name](reduction))
-    scalar = criterion(pred, (y_a, y_b, 0.3))
-    per_sample = criterion(pred, (y_a, y_b, torch.full((B,), 0.3)))
-    torch.testing.assert_close(per_sample, scalar)
+    module = PER_SAMPLE_CRITERIA[name](reduction)
+    expected = 0.3 * module(pred, y_a) + 0.7 * module(pred, y_b)  # the loss as torch gives it
+    per_sample = CutMixCriterion(module)(pred, (y_a, y_b, torch.full((B,), 0.3)))
+    torch.testing.assert_close(per_sample, expected)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_constant_per_sample_lam_equals_scalar_path_bce_multilabel(reduction):
+def test_constant_per_sample_lam_equals_the_mixed_bce_multilabel(reduction):
     g = _gen(10)
     pred = torch.randn(B, K, generator=g)
     y_a = (torch.rand(B, K, generator=g) > 0.5).float()
     y_b = y_a[torch.randperm(B, generator=g)]
-    criterion = CutMixCriterion(
-        nn.BCEWithLogitsLoss(pos_weight=torch.rand(K, generator=g) + 0.5, reduction=reduction)
-    )
-    scalar = criterion(pred, (y_a, y_b, 0.65))
-    per_sample = criterion(pred, (y_a, y_b, torch.full((B,), 0.65)))
-    torch.testing.assert_close(per_sample, scalar)
+    module = nn.BCEWithLogitsLoss(pos_weight=torch.rand(K, generator=g) + 0.5, reduction=reduction)
+    expected = 0.65 * module(pred, y_a) + 0.35 * module(pred, y_b)
+    per_sample = CutMixCriterion(module)(pred, (y_a, y_b, torch.full((B,), 0.65)))
+    torch.testing.assert_close(per_sample, expected)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -244,7 +242,7 @@ def test_per_sample_lam_is_moved_and_cast():
     lam64 = torch.full((B,), 0.4, dtype=torch.float64)
     out = CutMixCriterion()(pred, (y_a, y_b, lam64))
     assert out.dtype == torch.float32
-    torch.testing.assert_close(out, CutMixCriterion()(pred, (y_a, y_b, 0.4)))
+    torch.testing.assert_close(out, 0.4 * F.cross_entropy(pred, y_a) + 0.6 * F.cross_entropy(pred, y_b))
 
 
 def test_wrapped_module_is_not_modified_and_later_changes_are_followed():
@@ -558,9 +556,8 @@ def test_focal_mean_is_not_divided_by_alpha():
 def test_focal_accepts_alpha_sequence():
     pred, y, _ = _batch(42)
     alpha = [0.5, 1.0, 2.0, 1.0, 0.25]
-    torch.testing.assert_close(
-        FocalLoss(alpha=alpha)(pred, y), focal_loss(pred, y, alpha=torch.tensor(alpha))
-    )
+    ref, _ = _focal_ref(pred, y, 2.0, torch.tensor(alpha))
+    torch.testing.assert_close(FocalLoss(alpha=alpha)(pred, y), ref.mean().float())
 
 
 @pytest.mark.parametrize("gamma", [0.5, 2.0])
