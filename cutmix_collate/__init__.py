@@ -1,4 +1,26 @@
-"""cutmix_collate: CutMix as a drop-in ``collate_fn``, loss wrapper and metrics for PyTorch."""
+"""CutMix as a drop-in ``collate_fn``, loss wrapper and metrics for PyTorch.
+
+Three lines make a training loop a CutMix one::
+
+    loader = DataLoader(dataset, batch_size=64, collate_fn=CutMixCollator(alpha=1.0))
+    criterion = CutMixCriterion(nn.CrossEntropyLoss())   # takes (y_a, y_b, lam) and plain labels
+    metrics = MixedMetrics(num_classes=10)               # update(logits, target), compute()
+
+Each batch is ``images, MixedTarget(y_a, y_b, lam)``: ``y_a`` the batch's labels, ``y_b`` the
+labels of the partner whose box was pasted in, ``lam`` the share of each image still its own.
+``metrics.compute()`` returns ``"accuracy"`` (lam-weighted), ``"f1"`` (the F1 of the whole
+epoch, equal to scikit-learn's), ``"f1_batch_mean"`` and ``"loss"``. The same criterion and
+metrics take plain labels, so an evaluation loop needs nothing else.
+
+Public API: :class:`CutMixCollator`, :class:`MixUpCollator`, :class:`CutMixOrMixUpCollator`
+(in the DataLoader); :func:`cutmix_batch`, :func:`mixup_batch`, :func:`sample_lambda`,
+:func:`rand_box`, :func:`box_lambda`, :class:`MixedTarget`, :class:`MixBoxes` (on a batch tensor,
+any device); :class:`CutMixCriterion`, :class:`FocalLoss`, :func:`focal_loss`,
+:func:`soft_targets` (losses); :func:`mixed_accuracy`, :func:`mixed_f1`, :class:`MixedMetrics`
+(metrics); :func:`mixed_grid`, :func:`save_mixed_grid` (pictures, need torchvision:
+``pip install "cutmix_collate[vision]"`` or, from a clone, ``pip install -e ".[vision]"``).
+Runtime dependencies: torch and numpy. ``python -m cutmix_collate.demo`` runs the demo.
+"""
 
 from .collator import CutMixCollator, CutMixOrMixUpCollator, MixUpCollator
 from .viz import mixed_grid, save_mixed_grid

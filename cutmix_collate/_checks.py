@@ -276,3 +276,29 @@ def label_error(labels: Sequence[Any]) -> Exception:
             return ValueError(f"all labels in a batch must have the same shape and dtype; sample {i} has "
                               f"{tuple(tensor.shape)} {tensor.dtype}, sample 0 has {tuple(first.shape)} {first.dtype}")
     return TypeError(f"labels must be numbers or tensors that default_collate can stack, got {describe(labels)}")
+
+
+# --------------------------------------------------------------------------------------------
+# Label ranges (losses, soft_targets, mixed_accuracy, mixed_f1, MixedMetrics)
+# --------------------------------------------------------------------------------------------
+
+
+def check_class_indices(y: Tensor, num_classes: Optional[int], name: str, ignore_index: Optional[int] = None,
+                        eager: Optional[bool] = None) -> Optional[Tensor]:
+    """Check that ``y`` holds class indices in ``[0, num_classes)`` (``>= 0`` when ``None``).
+
+    Values equal to ``ignore_index`` are allowed. Eagerly (by default: on the CPU) a bad value is
+    a ``ValueError`` naming ``name`` and the first bad value, and ``None`` is returned; otherwise
+    reading the values would synchronise the device, so the 0-d count of bad values is returned.
+    """
+    bad = y < 0 if num_classes is None else (y < 0) | (y >= num_classes)
+    if ignore_index is not None:
+        bad &= y != ignore_index
+    if not (y.device.type == "cpu" if eager is None else eager):
+        return bad.sum()
+    if bool(bad.any()):
+        allowed = ">= 0" if num_classes is None else f"in [0, {num_classes})"
+        if ignore_index is not None:
+            allowed += f" or ignore_index={ignore_index}"
+        raise ValueError(f"{name} must hold class indices {allowed}, got {y[bad][0].item()!r}")
+    return None

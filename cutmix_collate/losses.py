@@ -24,11 +24,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import (
-    describe,
     check_choice,
+    check_class_indices,
     check_lam,
     check_positive_int,
     check_prob,
+    describe,
     split_target,
 )
 
@@ -38,110 +39,72 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 # --------------------------------------------------------------------------------------------
-# Private checks (candidates for _checks.py)
+# Focal loss
 # --------------------------------------------------------------------------------------------
 
 
-def _check_nonnegative(value: Any, name: str) -> float:
-    """Return ``value`` as a float after checking it is a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a finite number >= 0, got {describe(value)}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return value
+def _check_gamma(gamma: Any) -> float:
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
+        raise TypeError(f"gamma must be a finite number >= 0, got {describe(gamma)}")
+    if not math.isfinite(gamma) or gamma < 0:
+        raise ValueError(f"gamma must be a finite number >= 0, got {float(gamma)!r}")
+    return float(gamma)
 
 
-def _check_int(value: Any, name: str) -> int:
-    """Return ``value`` after checking it is an int (any sign)."""
+def _check_ignore_index(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {describe(value)}")
+        raise TypeError(f"ignore_index must be an int, got {describe(value)}")
     return int(value)
 
 
-def _check_class_weights(
-    weights: Any, num_classes: Optional[int] = None, name: str = "alpha"
-) -> Optional[Tensor]:
-    """Check optional per-class weights: ``None`` or a 1-D real tensor (or sequence) >= 0.
-
-    A sequence of numbers becomes a float32 tensor; a tensor is returned unchanged. The
-    non-negativity check needs the values, so (like :func:`check_lam`) it runs for CPU tensors
-    only.
-    """
-    if weights is None:
+def _check_alpha_weights(alpha: Any) -> Optional[Tensor]:
+    """``None`` or per-class weights ``(K,)`` >= 0 (a sequence of numbers becomes float32)."""
+    if alpha is None:
         return None
-    if isinstance(weights, (list, tuple)):
-        if not all(isinstance(w, numbers.Real) and not isinstance(w, bool) for w in weights):
+    if isinstance(alpha, (list, tuple)):
+        if not all(isinstance(w, numbers.Real) and not isinstance(w, bool) for w in alpha):
             raise TypeError(
-                f"{name} must be None or a 1-D tensor of per-class weights, "
-                f"got a {type(weights).__name__} that holds non-numbers"
+                f"alpha must be None or a 1-D tensor of per-class weights, got a "
+                f"{type(alpha).__name__} that holds non-numbers"
             )
-        weights = torch.tensor([float(w) for w in weights], dtype=torch.float32)
-    if not isinstance(weights, Tensor):
-        raise TypeError(
-            f"{name} must be None or a 1-D tensor of per-class weights, got {describe(weights)}"
-        )
-    if not weights.is_floating_point():
-        raise TypeError(
-            f"{name} must be a floating-point tensor, got dtype {weights.dtype}"
-        )
-    if weights.dim() != 1:
-        raise ValueError(
-            f"{name} must be a 1-D tensor of shape (K,), got shape {tuple(weights.shape)}"
-        )
-    if num_classes is not None and weights.shape[0] != num_classes:
-        raise ValueError(
-            f"{name} must have shape ({num_classes},) to match the {num_classes} classes "
-            f"of the input, got shape {tuple(weights.shape)}"
-        )
-    if weights.device.type == "cpu" and weights.numel() > 0:
-        bad = ~((weights >= 0) & torch.isfinite(weights))
-        if bool(bad.any()):
-            first = weights[bad][0].item()
-            raise ValueError(f"{name} must hold finite weights >= 0, got {first!r}")
-    return weights
+        alpha = torch.tensor([float(w) for w in alpha], dtype=torch.float32)
+    if not isinstance(alpha, Tensor):
+        raise TypeError(f"alpha must be None or a 1-D tensor of per-class weights, got {describe(alpha)}")
+    if not alpha.is_floating_point():
+        raise TypeError(f"alpha must be a floating-point tensor, got dtype {alpha.dtype}")
+    if alpha.dim() != 1:
+        raise ValueError(f"alpha must be a 1-D tensor of shape (K,), got shape {tuple(alpha.shape)}")
+    if alpha.device.type == "cpu" and not bool(((alpha >= 0) & torch.isfinite(alpha)).all()):
+        first = alpha[~((alpha >= 0) & torch.isfinite(alpha))][0].item()
+        raise ValueError(f"alpha must hold finite weights >= 0, got {first!r}")
+    return alpha
 
 
-def _check_class_indices(
-    target: Tensor, num_classes: int, ignore_index: Optional[int], name: str = "target"
-) -> None:
-    """Check class indices are in ``[0, num_classes)`` (or ``ignore_index``); CPU tensors only."""
-    if target.device.type != "cpu" or target.numel() == 0:
-        return
-    valid = (target >= 0) & (target < num_classes)
-    if ignore_index is not None:
-        valid = valid | (target == ignore_index)
-    if not bool(valid.all()):
-        first = target[~valid][0].item()
-        allowed = f"[0, {num_classes})"
-        if ignore_index is not None:
-            allowed += f" or ignore_index={ignore_index}"
-        raise ValueError(f"{name} must hold class indices in {allowed}, got {first!r}")
-
-
-def _check_index_target(
-    input: Tensor, target: Any, ignore_index: Optional[int], name: str = "target"
-) -> None:
-    """Check ``target`` holds class indices ``(B, d1, ...)`` for ``input`` ``(B, K, d1, ...)``."""
+def _check_focal_inputs(input: Any, target: Any, alpha: Optional[Tensor], ignore_index: int) -> None:
+    """Logits ``(B, K, ...)``, integer class indices ``(B, ...)`` in range, ``alpha`` ``(K,)``."""
+    if not isinstance(input, Tensor) or not input.is_floating_point():
+        raise TypeError(f"input must be a floating-point tensor of logits, got {describe(input)}")
+    if input.dim() < 2:
+        raise ValueError(f"input must have shape (B, K) or (B, K, d1, ...), got shape {tuple(input.shape)}")
     if not isinstance(target, Tensor):
-        raise TypeError(f"{name} must be a tensor of class indices, got {describe(target)}")
+        raise TypeError(f"target must be a tensor of class indices, got {describe(target)}")
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise TypeError(
-            f"{name} must be a tensor of class indices with an integer dtype, "
-            f"got dtype {target.dtype}"
+            f"target must be a tensor of class indices with an integer dtype, got dtype {target.dtype}"
         )
     expected = (input.shape[0],) + tuple(input.shape[2:])
     if tuple(target.shape) != expected:
         raise ValueError(
-            f"{name} must have shape {expected} to match input of shape {tuple(input.shape)}, "
+            f"target must have shape {expected} to match input of shape {tuple(input.shape)}, "
             f"got shape {tuple(target.shape)}"
         )
-    _check_class_indices(target, input.shape[1], ignore_index, name)
-
-
-# --------------------------------------------------------------------------------------------
-# Focal loss
-# --------------------------------------------------------------------------------------------
+    num_classes = input.shape[1]
+    if alpha is not None and alpha.shape[0] != num_classes:
+        raise ValueError(
+            f"alpha must have shape ({num_classes},) to match the {num_classes} classes of the "
+            f"input, got shape {tuple(alpha.shape)}"
+        )
+    check_class_indices(target, num_classes, "target", ignore_index)
 
 
 def focal_loss(
@@ -164,7 +127,8 @@ def focal_loss(
     Args:
         input: Logits of shape ``(B, K)`` or ``(B, K, d1, ...)`` (the layout of
             :func:`~torch.nn.functional.cross_entropy`).
-        target: Class indices of shape ``(B,)`` or ``(B, d1, ...)``, integer dtype.
+        target: Class indices of shape ``(B,)`` or ``(B, d1, ...)``, any integer dtype (uint8
+            segmentation masks as the collator returns them work as they are).
         gamma: Focusing parameter, a finite number ``>= 0``; larger values down-weight
             well-classified samples.
         alpha: Optional per-class weights of shape ``(K,)`` (for class imbalance), ``>= 0``.
@@ -185,31 +149,21 @@ def focal_loss(
             with negative entries, mismatched shapes, class indices out of range (the value
             checks on ``alpha`` and ``target`` run for CPU tensors only).
     """
-    gamma = _check_nonnegative(gamma, "gamma")
+    gamma = _check_gamma(gamma)
     reduction = check_choice(reduction, _REDUCTIONS, "reduction")
-    ignore_index = _check_int(ignore_index, "ignore_index")
-    if not isinstance(input, Tensor) or not input.is_floating_point():
-        raise TypeError(f"input must be a floating-point tensor of logits, got {describe(input)}")
-    if input.dim() < 2:
-        raise ValueError(
-            f"input must have shape (B, K) or (B, K, d1, ...), got shape {tuple(input.shape)}"
-        )
-    _check_index_target(input, target, ignore_index)
-    alpha = _check_class_weights(alpha, input.shape[1], "alpha")
+    ignore_index = _check_ignore_index(ignore_index)
+    alpha = _check_alpha_weights(alpha)
+    _check_focal_inputs(input, target, alpha, ignore_index)
     return _focal_loss(input, target, gamma, alpha, reduction, ignore_index)
 
 
 def _focal_loss(
-    input: Tensor,
-    target: Tensor,
-    gamma: float,
-    alpha: Optional[Tensor],
-    reduction: str,
-    ignore_index: int,
+    input: Tensor, target: Tensor, gamma: float, alpha: Optional[Tensor], reduction: str, ignore_index: int
 ) -> Tensor:
     if input.dtype in (torch.float16, torch.bfloat16) and _autocast_on(input.device.type):
         input = input.float()  # like cross_entropy, which autocast runs in float32
     log_p = F.log_softmax(input, dim=1)
+    target = target.long()  # gather needs int64; uint8 masks come as they are
     keep = target != ignore_index
     safe_target = torch.where(keep, target, torch.zeros_like(target))
     log_p_y = log_p.gather(1, safe_target.unsqueeze(1)).squeeze(1)
@@ -240,9 +194,9 @@ def _autocast_on(device_type: str) -> bool:
 class FocalLoss(nn.Module):
     """Multi-class focal loss as a module; see :func:`focal_loss` for the formula and shapes.
 
-    ``alpha`` is registered as a buffer, so ``.to(device)`` moves it and it is saved in the
-    ``state_dict``. The ``reduction`` attribute lets :class:`CutMixCriterion` ask for
-    per-sample losses.
+    The arguments are checked once, here; :meth:`forward` checks only its inputs. ``alpha`` is
+    registered as a buffer, so ``.to(device)`` moves it and it is saved in the ``state_dict``.
+    The ``reduction`` attribute lets :class:`CutMixCriterion` ask for per-sample losses.
 
     Args:
         gamma: Focusing parameter, a finite number ``>= 0``.
@@ -265,21 +219,15 @@ class FocalLoss(nn.Module):
         ignore_index: int = -100,
     ) -> None:
         super().__init__()
-        self.gamma = _check_nonnegative(gamma, "gamma")
+        self.gamma = _check_gamma(gamma)
         self.reduction = check_choice(reduction, _REDUCTIONS, "reduction")
-        self.ignore_index = _check_int(ignore_index, "ignore_index")
-        self.register_buffer("alpha", _check_class_weights(alpha, None, "alpha"))
+        self.ignore_index = _check_ignore_index(ignore_index)
+        self.register_buffer("alpha", _check_alpha_weights(alpha))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """Compute the focal loss of logits ``(B, K, ...)`` against class indices ``(B, ...)``."""
-        return focal_loss(
-            input,
-            target,
-            gamma=self.gamma,
-            alpha=self.alpha,
-            reduction=self.reduction,
-            ignore_index=self.ignore_index,
-        )
+        _check_focal_inputs(input, target, self.alpha, self.ignore_index)
+        return _focal_loss(input, target, self.gamma, self.alpha, self.reduction, self.ignore_index)
 
     def extra_repr(self) -> str:
         alpha = None if self.alpha is None else tuple(self.alpha.shape)
@@ -293,13 +241,23 @@ class FocalLoss(nn.Module):
 # CutMixCriterion
 # --------------------------------------------------------------------------------------------
 
+#: Losses that take class indices and whose mean is weighted by ``weight[y]`` (1 for FocalLoss),
+#: over the targets that are not ``ignore_index``. Only their labels are range-checked.
+_INDEX_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, FocalLoss)
+#: Losses whose ``"mean"`` is the plain mean of their ``reduction="none"`` output.
+_PLAIN_MEAN_LOSSES = (
+    nn.BCEWithLogitsLoss, nn.BCELoss, nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss,
+    nn.KLDivLoss, nn.SoftMarginLoss, nn.MultiLabelSoftMarginLoss,
+)
+
 
 class CutMixCriterion(nn.Module):
     """Wrap a loss ``L(pred, target)`` so it takes CutMix targets ``(y_a, y_b, lam)``.
 
     * Scalar ``lam`` (a Python float or a 0-d tensor): returns exactly
       ``lam * L(pred, y_a) + (1 - lam) * L(pred, y_b)``, the wrapped loss called as it is (a
-      weighted cross-entropy keeps its own weighted mean).
+      weighted cross-entropy keeps its own weighted mean). Any loss works, also one whose labels
+      are not class indices in ``[0, C)`` (an ordinal loss with ``K`` ranks and ``K - 1`` logits).
     * Per-sample ``lam`` of shape ``(B,)``: asks the wrapped module for per-sample losses (a
       shallow copy with ``reduction="none"``, made on each call, so the module you hold is never
       changed and later changes to it are always followed), mixes them per sample and reduces
@@ -307,24 +265,30 @@ class CutMixCriterion(nn.Module):
 
       - ``"none"``: the mixed per-sample losses, shaped like the wrapped loss's ``"none"`` output.
       - ``"sum"``: their sum.
-      - ``"mean"``: their mean over all elements (``B`` for cross-entropy, ``B * K`` for
-        ``BCEWithLogitsLoss``), except for ``CrossEntropyLoss`` / ``NLLLoss`` with class-index
-        targets and :class:`FocalLoss`, whose mean is a weighted mean. There each sample counts
-        with the mixed weight ``lam * w[y_a] + (1 - lam) * w[y_b]`` in the denominator, where
-        ``w`` is the module's ``weight`` (1 when ``None``; always 1 for :class:`FocalLoss`) and
-        0 for targets equal to ``ignore_index``::
+      - ``"mean"``: for ``CrossEntropyLoss`` / ``NLLLoss`` with class-index targets and
+        :class:`FocalLoss`, whose mean is a weighted mean, each sample counts with the mixed
+        weight ``lam * w[y_a] + (1 - lam) * w[y_b]`` in the denominator, where ``w`` is the
+        module's ``weight`` (1 when ``None``; always 1 for :class:`FocalLoss`) and 0 for targets
+        equal to ``ignore_index``::
 
             sum(lam * l_a + (1 - lam) * l_b) / sum(lam * w[y_a] + (1 - lam) * w[y_b])
 
-        This is a proper weighted average of the per-target terms. For a constant ``lam`` it
-        equals the scalar formula whenever ``sum(w[y_a]) == sum(w[y_b])``, which holds for every
-        CutMix batch (``y_b`` is a permutation of ``y_a``); without weights or ignored targets it
-        always does.
+        For a constant ``lam`` this equals the scalar formula whenever
+        ``sum(w[y_a]) == sum(w[y_b])``, which holds for every CutMix batch (``y_b`` is a
+        permutation of ``y_a``). For the torch losses whose mean is a plain mean
+        (``BCEWithLogitsLoss``, ``BCELoss``, ``MSELoss``, ``L1Loss``, ``SmoothL1Loss``,
+        ``HuberLoss``, ``KLDivLoss``, ``SoftMarginLoss``, ``MultiLabelSoftMarginLoss``) it is the
+        mean over all elements (``B * K`` for ``BCEWithLogitsLoss``).
       - ``"batchmean"`` (``KLDivLoss``): their sum divided by ``B``.
 
-      A plain function has no ``reduction`` to ask for per-sample losses, so a per-sample
-      ``lam`` with one is a ``TypeError``; wrap it in a module with a ``reduction`` attribute.
+      Any other module (your own loss, a subclass) can have a ``"mean"`` the wrapper cannot know,
+      so a per-sample ``lam`` with it is a ``TypeError`` unless its ``reduction`` is ``"sum"`` or
+      ``"none"``. A plain function has no ``reduction`` at all: use one ``lam`` per batch.
     * Plain target (a tensor): returns ``L(pred, target)`` unchanged, for validation and eval.
+
+    Integer labels are range-checked against ``pred.shape[1]`` (naming ``target.y_a`` or
+    ``target.y_b``) only for the losses known to take class indices: ``CrossEntropyLoss``,
+    ``NLLLoss`` and :class:`FocalLoss` (their ``ignore_index`` is allowed); CPU tensors only.
 
     The output keeps the dtype of the wrapped loss (e.g. float32 for cross-entropy under
     ``torch.autocast``); the mixing itself is done in at least float32. A per-sample ``lam`` is
@@ -361,8 +325,7 @@ class CutMixCriterion(nn.Module):
                 f"criterion must be a callable loss L(pred, target), such as "
                 f"nn.CrossEntropyLoss(), got {describe(criterion)}"
             )
-        # A module becomes a registered submodule (moved by .to(), saved in state_dict);
-        # a function is stored as a plain attribute.
+        # A module becomes a registered submodule (moved by .to(), saved in state_dict).
         self.criterion = criterion
 
     def forward(self, pred: Any, target: Any) -> Any:
@@ -371,10 +334,9 @@ class CutMixCriterion(nn.Module):
         Args:
             pred: Model output, usually logits of shape ``(B, K)`` or ``(B, K, d1, ...)``.
             target: A plain target (a tensor, passed to the wrapped loss unchanged) or a mixed
-                target ``(y_a, y_b, lam)`` (a :class:`~cutmix_collate.functional.MixedTarget` or
-                any tuple/list of length 3): ``y_a`` and ``y_b`` of the same shape with batch
-                size ``B`` (class indices ``(B,)`` or label vectors ``(B, K)``), ``lam`` in
-                ``[0, 1]``, a number, a 0-d tensor or a tensor of shape ``(B,)``.
+                target ``(y_a, y_b, lam)`` (a :class:`~cutmix_collate.MixedTarget` or any
+                tuple/list of length 3): ``y_a`` and ``y_b`` of the same shape with batch size
+                ``B``, ``lam`` in ``[0, 1]``, a number, a 0-d tensor or a tensor of shape ``(B,)``.
 
         Returns:
             The loss; its shape is that of the wrapped loss's output (0-d for ``"mean"`` /
@@ -383,10 +345,10 @@ class CutMixCriterion(nn.Module):
         Raises:
             TypeError: A target that is neither a tensor nor a mixed target, non-tensor
                 ``y_a`` / ``y_b``, a non-numeric ``lam``, or a per-sample ``lam`` with a
-                criterion that cannot give per-sample losses.
+                criterion whose per-sample reduction is unknown (see the class).
             ValueError: A target sequence not of length 3, ``y_a`` / ``y_b`` shapes that differ
-                from each other or whose batch size differs from ``pred``'s, ``lam`` outside
-                ``[0, 1]`` (checked for CPU tensors only) or of the wrong shape.
+                from each other or whose batch size differs from ``pred``'s, class indices out
+                of range, ``lam`` outside ``[0, 1]`` (CPU tensors only) or of the wrong shape.
         """
         y_a, y_b, lam, is_mixed = split_target(target)
         if not is_mixed:
@@ -394,72 +356,45 @@ class CutMixCriterion(nn.Module):
         batch_size = _check_batch(pred, y_a)
         lam = check_lam(lam, batch_size=batch_size, name="target.lam")
         if (
-            isinstance(pred, Tensor) and pred.dim() >= 2 and not y_a.is_floating_point()
+            type(self.criterion) in _INDEX_LOSSES and isinstance(pred, Tensor) and pred.dim() >= 2
+            and not y_a.is_floating_point()
             and tuple(y_a.shape) == (pred.shape[0],) + tuple(pred.shape[2:])
         ):
-            # Class indices for (B, K, ...) scores: name a bad label here rather than let the
-            # wrapped loss fail deep inside (CPU tensors only: no host sync on an accelerator).
-            ignore_index = getattr(self.criterion, "ignore_index", None)
-            _check_class_indices(y_a, pred.shape[1], ignore_index, "target.y_a")
-            _check_class_indices(y_b, pred.shape[1], ignore_index, "target.y_b")
+            ignore_index = self.criterion.ignore_index
+            check_class_indices(y_a, pred.shape[1], "target.y_a", ignore_index)
+            check_class_indices(y_b, pred.shape[1], "target.y_b", ignore_index)
         if isinstance(lam, Tensor) and lam.dim() == 1:
             return self._per_sample(pred, y_a, y_b, lam)
-        loss_a = self.criterion(pred, y_a)
-        loss_b = self.criterion(pred, y_b)
-        return _mix(lam, loss_a, loss_b)
+        return _mix(lam, self.criterion(pred, y_a), self.criterion(pred, y_b))
 
     def _per_sample(self, pred: Any, y_a: Tensor, y_b: Tensor, lam: Tensor) -> Tensor:
         criterion = self.criterion
-        reduction = getattr(criterion, "reduction", None)
-        if not isinstance(criterion, nn.Module) or reduction is None:
-            raise TypeError(
-                "a per-sample lam of shape (B,) needs per-sample losses: criterion must be an "
-                "nn.Module with a reduction attribute (e.g. nn.CrossEntropyLoss()), got "
-                f"{_criterion_name(criterion)}; use one lam per batch or wrap the loss in a "
-                "module that supports reduction='none'"
-            )
-        if reduction not in ("mean", "sum", "none", "batchmean"):
-            raise ValueError(
-                "criterion.reduction must be one of 'mean', 'sum', 'none', 'batchmean' for a "
-                f"per-sample lam, got {reduction!r}"
-            )
+        reduction = _check_per_sample_reduction(criterion)
         per_sample = copy.copy(criterion)  # shallow: shares parameters and buffers, no copies
-        try:
-            per_sample.reduction = "none"
-        except AttributeError as error:
-            raise TypeError(
-                f"cannot set reduction='none' on a copy of {_criterion_name(criterion)} to get "
-                f"per-sample losses for a per-sample lam: {error}"
-            ) from error
-        loss_a = per_sample(pred, y_a)
-        loss_b = per_sample(pred, y_b)
+        per_sample.reduction = "none"
+        loss_a, loss_b = per_sample(pred, y_a), per_sample(pred, y_b)
         for loss in (loss_a, loss_b):
             if not isinstance(loss, Tensor) or loss.dim() == 0 or loss.shape[0] != lam.shape[0]:
-                got = describe(loss)
                 raise ValueError(
                     f"criterion with reduction='none' must return per-sample losses of shape "
-                    f"({lam.shape[0]}, ...) for a per-sample lam, got {got}"
+                    f"({lam.shape[0]}, ...) for a per-sample lam, got {describe(loss)}"
                 )
         out_dtype = loss_a.dtype
         compute = _compute_dtype(out_dtype)
         lam_b = _broadcast_lam(lam.to(device=loss_a.device, dtype=compute), loss_a.dim())
         mixed = lam_b * loss_a.to(compute) + (1.0 - lam_b) * loss_b.to(compute)
         if reduction == "none":
-            out = mixed
-        elif reduction == "sum":
-            out = mixed.sum()
-        elif reduction == "batchmean":
-            out = mixed.sum() / lam.shape[0]
-        else:
-            weight_a = _mean_weights(criterion, y_a, compute, loss_a.device)
-            if weight_a is None:
-                out = mixed.mean()
-            else:
-                weight_b = _mean_weights(criterion, y_b, compute, loss_a.device)
-                lam_w = _broadcast_lam(lam_b.reshape(-1), weight_a.dim())
-                denominator = (lam_w * weight_a + (1.0 - lam_w) * weight_b).sum()
-                out = mixed.sum() / denominator
-        return out.to(out_dtype)
+            return mixed.to(out_dtype)
+        if reduction == "sum":
+            return mixed.sum().to(out_dtype)
+        if reduction == "batchmean":
+            return (mixed.sum() / lam.shape[0]).to(out_dtype)
+        if type(criterion) not in _INDEX_LOSSES or y_a.is_floating_point():
+            return mixed.mean().to(out_dtype)
+        weight_a = _mean_weights(criterion, y_a, compute, loss_a.device)
+        weight_b = _mean_weights(criterion, y_b, compute, loss_a.device)
+        lam_w = _broadcast_lam(lam_b.reshape(-1), weight_a.dim())
+        return (mixed.sum() / (lam_w * weight_a + (1.0 - lam_w) * weight_b).sum()).to(out_dtype)
 
     def extra_repr(self) -> str:
         if isinstance(self.criterion, nn.Module):
@@ -469,19 +404,41 @@ class CutMixCriterion(nn.Module):
 
 def _criterion_name(criterion: Any) -> str:
     if isinstance(criterion, nn.Module):
-        return f"{type(criterion).__name__} (a module without a reduction attribute)"
+        return type(criterion).__name__
     name = getattr(criterion, "__qualname__", None) or getattr(criterion, "__name__", None)
-    if name is None:
-        return f"a {type(criterion).__name__} object"
-    return f"the plain function {name}"
+    return f"a {type(criterion).__name__} object" if name is None else f"the plain function {name}"
+
+
+def _check_per_sample_reduction(criterion: Any) -> str:
+    """The wrapped loss's ``reduction``, after checking a per-sample ``lam`` can follow it."""
+    reduction = getattr(criterion, "reduction", None)
+    if not isinstance(criterion, nn.Module) or reduction is None:
+        module = " (a module without a reduction attribute)" if isinstance(criterion, nn.Module) else ""
+        raise TypeError(
+            "a per-sample lam of shape (B,) needs per-sample losses: criterion must be an "
+            "nn.Module with a reduction attribute (e.g. nn.CrossEntropyLoss()), got "
+            f"{_criterion_name(criterion)}{module}; use one lam per batch or wrap the loss in a "
+            "module that supports reduction='none'"
+        )
+    known = type(criterion) in _INDEX_LOSSES + _PLAIN_MEAN_LOSSES
+    if reduction in ("mean", "batchmean") and not known:
+        raise TypeError(
+            f"a per-sample lam of shape (B,) cannot be mixed into the reduction={reduction!r} "
+            f"of {_criterion_name(criterion)}: how it weights its mean is unknown here; set its "
+            "reduction to 'sum' or 'none' (and reduce the result yourself) or use one lam per batch"
+        )
+    if reduction not in ("mean", "sum", "none", "batchmean"):
+        raise ValueError(
+            "criterion.reduction must be one of 'mean', 'sum', 'none', 'batchmean' for a "
+            f"per-sample lam, got {reduction!r}"
+        )
+    return reduction
 
 
 def _check_batch(pred: Any, y_a: Tensor) -> Optional[int]:
     """Return the batch size ``B`` after checking ``y_a`` (and ``pred`` when a tensor) agree."""
     if y_a.dim() == 0:
-        raise ValueError(
-            "target.y_a and target.y_b must have a batch dimension, got shape ()"
-        )
+        raise ValueError("target.y_a and target.y_b must have a batch dimension, got shape ()")
     if not isinstance(pred, Tensor):
         return y_a.shape[0]
     if pred.dim() == 0:
@@ -495,9 +452,7 @@ def _check_batch(pred: Any, y_a: Tensor) -> Optional[int]:
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    if dtype.is_floating_point:
-        return torch.promote_types(dtype, torch.float32)
-    return torch.float32
+    return torch.promote_types(dtype, torch.float32) if dtype.is_floating_point else torch.float32
 
 
 def _broadcast_lam(lam: Tensor, dim: int) -> Tensor:
@@ -507,39 +462,23 @@ def _broadcast_lam(lam: Tensor, dim: int) -> Tensor:
 
 def _mix(lam: Union[float, Tensor], loss_a: Any, loss_b: Any) -> Any:
     """``lam * loss_a + (1 - lam) * loss_b`` in the dtype of ``loss_a``."""
-    if not isinstance(loss_a, Tensor) or not loss_a.is_floating_point():
+    if not isinstance(lam, Tensor) or not isinstance(loss_a, Tensor) or not loss_a.is_floating_point():
         return lam * loss_a + (1 - lam) * loss_b
-    if not isinstance(lam, Tensor):
-        return lam * loss_a + (1.0 - lam) * loss_b
     # A 0-d float32 lam would promote a 0-d half-precision loss to float32: mix in at least
     # float32 and give the result the wrapped loss's dtype.
-    out_dtype = loss_a.dtype
-    compute = _compute_dtype(out_dtype)
+    compute = _compute_dtype(loss_a.dtype)
     lam = lam.to(device=loss_a.device, dtype=compute)
-    return (lam * loss_a.to(compute) + (1.0 - lam) * loss_b.to(compute)).to(out_dtype)
+    return (lam * loss_a.to(compute) + (1.0 - lam) * loss_b.to(compute)).to(loss_a.dtype)
 
 
-def _mean_weights(
-    criterion: nn.Module, target: Tensor, dtype: torch.dtype, device: torch.device
-) -> Optional[Tensor]:
-    """Per-target weights in the denominator of the wrapped loss's mean, or ``None`` (plain mean).
-
-    ``CrossEntropyLoss`` / ``NLLLoss`` with class indices divide by ``sum(w[y])`` over the
-    non-ignored targets (also with ``label_smoothing``); :class:`FocalLoss` by their count.
-    """
-    if target.is_floating_point():
-        return None  # probability targets: plain mean
-    if isinstance(criterion, (nn.CrossEntropyLoss, nn.NLLLoss)):
-        weight = criterion.weight
-    elif isinstance(criterion, FocalLoss):
-        weight = None
-    else:
-        return None
+def _mean_weights(criterion: nn.Module, target: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Per-target weights in the denominator of a class-index loss's mean (see the class)."""
     target = target.to(device)
     keep = target != criterion.ignore_index
+    weight = getattr(criterion, "weight", None)  # FocalLoss: none
     if weight is None:
         return keep.to(dtype)
-    safe_target = torch.where(keep, target, torch.zeros_like(target))
+    safe_target = torch.where(keep, target, torch.zeros_like(target)).long()
     return weight.to(device=device, dtype=dtype)[safe_target] * keep.to(dtype)
 
 
@@ -564,26 +503,34 @@ def soft_targets(
     ``F.cross_entropy(pred, soft_targets(t, K))`` equals ``CutMixCriterion()(pred, t)``, and
     with ``label_smoothing`` it equals the wrapped ``nn.CrossEntropyLoss(label_smoothing=...)``
     (class ``weight`` is another matter: PyTorch's weighted mean differs for dense targets).
+    For one-hot labels the result equals torchvision's ``v2.CutMix(num_classes=K)`` labels.
+
+    How labels are read, by their number of dimensions:
+
+    * 2-D ``(B, K)``: label vectors (one-hot, multi-hot or soft) of **any** dtype, as the
+      collator and :func:`~cutmix_collate.cutmix_batch` pass them on; taken as they are (cast to
+      ``dtype``). ``K`` must equal ``num_classes``.
+    * 1-D ``(B,)`` or 3-D and more ``(B, d1, d2, ...)`` (segmentation masks): class indices,
+      integer dtype, one-hot encoded into ``(B, K)`` or ``(B, K, d1, d2, ...)``.
 
     Args:
-        target: Class indices of shape ``(B,)`` or ``(B, d1, ...)``, dense label vectors of
-            shape ``(B, K)`` (floating point, taken as they are), or a mixed target
-            ``(y_a, y_b, lam)`` of either, with ``lam`` a number, a 0-d tensor or a tensor of
-            shape ``(B,)`` in ``[0, 1]``.
+        target: A plain target as above, or a mixed target ``(y_a, y_b, lam)`` of one, with
+            ``lam`` a number, a 0-d tensor or a tensor of shape ``(B,)`` in ``[0, 1]``.
         num_classes: The number of classes ``K``, an int >= 1.
         label_smoothing: A number in ``[0, 1]``.
         dtype: Floating dtype of the result.
 
     Returns:
-        A tensor of shape ``(B, K)`` (``(B, K, d1, ...)`` for index targets ``(B, d1, ...)``,
+        A tensor of shape ``(B, K)`` (``(B, K, d1, ...)`` for index maps ``(B, d1, ...)``,
         the layout :func:`~torch.nn.functional.cross_entropy` expects) on the target's device.
 
     Raises:
-        TypeError: A target that is not a tensor or a mixed target, a ``dtype`` that is not
-            floating point, non-numeric ``lam`` / ``label_smoothing`` / ``num_classes``.
+        TypeError: A target that is not a tensor or a mixed target, class indices that are not
+            integers, a ``dtype`` that is not floating point, non-numeric ``lam`` /
+            ``label_smoothing`` / ``num_classes``.
         ValueError: Class indices outside ``[0, num_classes)`` (checked for CPU tensors only),
-            dense targets whose last size is not ``num_classes``, ``lam`` outside ``[0, 1]``
-            or of the wrong shape, a target sequence not of length 3.
+            label vectors whose width is not ``num_classes``, ``lam`` outside ``[0, 1]`` or of
+            the wrong shape, a target sequence not of length 3.
     """
     num_classes = check_positive_int(num_classes, "num_classes")
     label_smoothing = check_prob(label_smoothing, "label_smoothing")
@@ -593,35 +540,32 @@ def soft_targets(
     if y_a.dim() == 0:
         name = "target.y_a" if is_mixed else "target"
         raise ValueError(f"{name} must have a batch dimension, got shape ()")
-    dense_a = _dense(y_a, num_classes, dtype, "target.y_a" if is_mixed else "target")
-    if not is_mixed:
-        out = dense_a
-    else:
+    out = _dense(y_a, num_classes, dtype, "target.y_a" if is_mixed else "target")
+    if is_mixed:
         dense_b = _dense(y_b, num_classes, dtype, "target.y_b")
         lam = check_lam(lam, batch_size=y_a.shape[0], name="target.lam")
         if isinstance(lam, Tensor):
-            lam = lam.to(device=dense_a.device, dtype=dtype)
-            if lam.dim() == 1:
-                lam = _broadcast_lam(lam, dense_a.dim())
-        out = lam * dense_a + (1.0 - lam) * dense_b
+            lam = lam.to(device=out.device, dtype=dtype)
+            lam = _broadcast_lam(lam, out.dim()) if lam.dim() == 1 else lam
+        out = lam * out + (1.0 - lam) * dense_b
     if label_smoothing > 0.0:
         out = out * (1.0 - label_smoothing) + label_smoothing / num_classes
     return out
 
 
 def _dense(y: Tensor, num_classes: int, dtype: torch.dtype, name: str) -> Tensor:
-    """One-hot class indices ``(B, ...)`` to ``(B, K, ...)``; keep dense ``(B, K)`` floats."""
-    if y.is_floating_point():
-        if y.dim() != 2 or y.shape[1] != num_classes:
+    """Label vectors ``(B, K)`` as they are; class indices one-hot encoded to ``(B, K, ...)``."""
+    if y.dim() == 2:
+        if y.shape[1] != num_classes or y.is_complex():
             raise ValueError(
-                f"{name} with a floating dtype must be dense label vectors of shape "
-                f"(B, {num_classes}), got shape {tuple(y.shape)}"
+                f"{name} of shape (B, K) holds label vectors and must be real with K = "
+                f"num_classes = {num_classes}, got {describe(y)}"
             )
         return y.to(dtype)
-    if y.is_complex() or y.dtype == torch.bool:
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise TypeError(
-            f"{name} must hold class indices (integer dtype) or dense label vectors "
-            f"(floating dtype), got dtype {y.dtype}"
+            f"{name} must hold class indices (integer dtype) of shape (B,) or (B, d1, d2, ...), "
+            f"or label vectors of shape (B, {num_classes}), got {describe(y)}"
         )
-    _check_class_indices(y, num_classes, None, name)
+    check_class_indices(y, num_classes, name)
     return F.one_hot(y.long(), num_classes).movedim(-1, 1).to(dtype)

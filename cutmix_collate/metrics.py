@@ -4,7 +4,9 @@ Every helper takes either a mixed target ``(y_a, y_b, lam)`` (a
 :class:`~cutmix_collate.MixedTarget`, or any tuple or list of length 3) or a plain tensor of
 class indices, for which it is the ordinary metric. ``lam`` is the share of each sample that
 belongs to ``y_a``: a Python float (one box for the batch) or a tensor of shape ``(B,)`` (one
-box per sample).
+box per sample). "Weighted" accuracy here always means *lam-weighted*: each sample counts for
+``y_a`` with weight ``lam`` and for ``y_b`` with weight ``1 - lam`` (not scikit-learn's
+``average="weighted"``, which weights classes by their support).
 
 Everything is computed in torch on the device of the inputs, from the diagonal and the margins
 of a (lam-weighted) confusion matrix, in float64 (float32 on MPS, which has no float64). The
@@ -13,27 +15,34 @@ accelerator, so a GPU training loop is not stalled every batch; :meth:`MixedMetr
 synchronises once per epoch.
 
 Input checks that need tensor values (labels in ``[0, num_classes)``, ``lam`` in ``[0, 1]``)
-follow the policy of :mod:`cutmix_collate._checks`: on CPU they run eagerly and raise a
-``ValueError``; on an accelerator they would need a synchronisation, so there the helpers
-return NaN for a batch with such values and :meth:`MixedMetrics.compute` raises the
-``ValueError`` at the end of the epoch. Indices are clamped first, so a bad label never
-indexes out of bounds on the device.
+run eagerly on the CPU and raise a ``ValueError``; on an accelerator they would need a
+synchronisation, so there the helpers return NaN for a batch with such values and
+:meth:`MixedMetrics.compute` raises the ``ValueError`` at the end of the epoch. Indices are
+clamped first, so a bad label never indexes out of bounds on the device.
 
-scikit-learn is the reference of the tests, not a dependency: :func:`mixed_f1` equals
-``sklearn.metrics.f1_score(..., zero_division=0)`` as described in its docstring.
+scikit-learn is the reference of the tests, not a dependency: :func:`mixed_f1` and the
+``"f1"`` of :meth:`MixedMetrics.compute` equal ``sklearn.metrics.f1_score(..., zero_division=0)``
+as described in their docstrings.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ._checks import describe, check_choice, check_lam, check_positive_int, split_target
+from ._checks import (
+    check_choice,
+    check_class_indices,
+    check_lam,
+    check_positive_int,
+    describe,
+    split_target,
+)
 
 __all__ = ["mixed_accuracy", "mixed_f1", "MixedMetrics"]
 
@@ -42,18 +51,6 @@ Target = Union[Tensor, Sequence[Any]]
 
 _AVERAGES = ("macro", "micro", "weighted")
 
-# Rows of the per-class counts of a batch (see ``_class_counts``), K entries each. The first
-# ``_STATE_ROWS`` are also the per-class state of MixedMetrics, so an update adds them at once.
-_TP_W = 0  # lam-weighted true positives of [y_a, y_b] vs [pred, pred] (indexed by pred)
-_TRUE_WA = 1  # lam-weighted support of y_a (sum of lam)
-_TRUE_WB = 2  # lam-weighted support of y_b (sum of 1 - lam)
-_PRED = 3  # prediction counts
-_OCC_A = 4  # occurrences in y_a, unweighted (= support of y_a)
-_OCC_B = 5  # occurrences in y_b, unweighted (= support of y_b)
-_STATE_ROWS = 6
-_TP_A = 6  # unweighted true positives vs y_a (scalar lam only)
-_TP_B = 7  # unweighted true positives vs y_b (scalar lam only)
-
 
 # --------------------------------------------------------------------------------------------
 # Input checks
@@ -61,21 +58,18 @@ _TP_B = 7  # unweighted true positives vs y_b (scalar lam only)
 
 
 class _Batch(NamedTuple):
-    """A checked batch: predictions, labels and mixing weights on one device."""
+    """A checked batch on one device; a plain target is ``y_b = y_a``, ``lam = 1.0``."""
 
     pred: Tensor  # (B,) int64 top-1 predictions
-    logits: Optional[Tensor]  # (B, K) scores, None when class predictions were given
+    scores: Optional[Tensor]  # (B, K) scores, None when class predictions were given
     y_a: Tensor  # (B,) int64
-    y_b: Tensor  # (B,) int64 (y_a itself for a plain target)
-    lam: Union[float, Tensor]  # float, 0-d or (B,) tensor of the accumulation dtype
-    mixed: bool  # a mixed target (y_a, y_b, lam), not a plain label tensor
-    per_sample: bool  # lam is a (B,) tensor
-    invalid: Optional[Tensor]  # 0-d count of lam values outside [0, 1] (accelerators only)
+    y_b: Tensor  # (B,) int64
+    lam: Union[float, Tensor]  # a float, or a 0-d or (B,) tensor of the accumulation dtype
+    invalid: Optional[Tensor]  # 0-d count of bad labels and lam values (accelerators only)
 
 
 def _acc_dtype(device: torch.device) -> torch.dtype:
-    # MPS has no float64.
-    return torch.float32 if device.type == "mps" else torch.float64
+    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
 
 
 def _eager_checks(device: torch.device) -> bool:
@@ -83,13 +77,8 @@ def _eager_checks(device: torch.device) -> bool:
     return device.type == "cpu"
 
 
-def _check_average(average: Any, allow_none: bool) -> Optional[str]:
-    # check_choice only knows strings; mixed_f1 also takes None (per-class scores).
-    if not allow_none:
-        return check_choice(average, _AVERAGES, "average")
-    if average is None:
-        return None
-    if not isinstance(average, str) or average not in _AVERAGES:
+def _check_average(average: Any) -> Optional[str]:
+    if average is not None and (not isinstance(average, str) or average not in _AVERAGES):
         raise ValueError(
             f"average must be one of 'macro', 'micro', 'weighted' or None, got {average!r}"
         )
@@ -104,29 +93,19 @@ def _check_logits(logits: Any, num_classes: Optional[int], top_k: int) -> None:
         )
     if logits.dim() == 2:
         if logits.dtype == torch.bool or logits.is_complex():
-            raise TypeError(
-                f"logits of shape (B, K) must be a real tensor, got dtype {logits.dtype}"
-            )
+            raise TypeError(f"logits of shape (B, K) must be a real tensor, got dtype {logits.dtype}")
         n_cols = logits.shape[1]
         if num_classes is not None and n_cols != num_classes:
             raise ValueError(
-                f"logits must have shape (B, num_classes={num_classes}), "
-                f"got shape {tuple(logits.shape)}"
+                f"logits must have shape (B, num_classes={num_classes}), got shape {tuple(logits.shape)}"
             )
         if n_cols == 0:
-            raise ValueError(
-                f"logits must have at least one class column, got shape {tuple(logits.shape)}"
-            )
+            raise ValueError(f"logits must have at least one class column, got shape {tuple(logits.shape)}")
         if top_k > n_cols:
-            raise ValueError(
-                f"top_k must be <= the number of classes in logits ({n_cols}), got {top_k}"
-            )
+            raise ValueError(f"top_k must be <= the number of classes in logits ({n_cols}), got {top_k}")
     elif logits.dim() == 1:
         if logits.is_floating_point() or logits.is_complex() or logits.dtype == torch.bool:
-            raise TypeError(
-                "logits of shape (B,) must be integer class predictions, "
-                f"got dtype {logits.dtype}"
-            )
+            raise TypeError(f"logits of shape (B,) must be integer class predictions, got dtype {logits.dtype}")
         if top_k != 1:
             raise ValueError(
                 "top_k must be 1 when logits are class predictions of shape (B,) "
@@ -147,75 +126,50 @@ def _check_labels(y: Tensor, name: str, batch_size: int, device: torch.device) -
         raise TypeError(f"{name} must be {expected}, got {describe(y)}")
     if tuple(y.shape) != (batch_size,):
         hint = " (label vectors (B, K) are not supported)" if y.dim() == 2 else ""
-        raise ValueError(
-            f"{name} must be {expected} to match logits{hint}, got shape {tuple(y.shape)}"
-        )
+        raise ValueError(f"{name} must be {expected} to match logits{hint}, got shape {tuple(y.shape)}")
     if y.device != device:
-        raise ValueError(
-            f"{name} must be on the same device as logits ({device}), got {y.device}"
-        )
+        raise ValueError(f"{name} must be on the same device as logits ({device}), got {y.device}")
+
+
+def _check_lam(lam: Any, batch_size: int, device: torch.device) -> Tuple[Union[float, Tensor], Optional[Tensor]]:
+    """``lam`` as a float or a tensor of the accumulation dtype, and its count of bad values."""
+    lam = check_lam(lam, batch_size=batch_size, name="target.lam")
+    if not isinstance(lam, Tensor):
+        return lam, None
+    if lam.dim() == 0 and lam.device.type == "cpu":
+        return float(lam), None  # a host value: reading it is no device synchronisation
+    if lam.device != device:
+        raise ValueError(f"target.lam must be on the same device as logits ({device}), got {lam.device}")
+    lam = lam.to(_acc_dtype(device))
+    if _eager_checks(device):  # check_lam has checked the values
+        return lam, None
+    return lam, (~((lam >= 0) & (lam <= 1))).sum()
 
 
 def _prepare(logits: Any, target: Any, num_classes: Optional[int], top_k: int) -> _Batch:
-    """Check types, shapes, devices and ``lam`` of a batch; labels are range-checked later."""
+    """Check a batch: types, shapes, devices, ``lam``, and the range of labels and predictions.
+
+    Labels are checked against ``num_classes``, or else against the number of score columns
+    (``>= 0`` for class predictions); class predictions against ``num_classes`` when given.
+    """
     _check_logits(logits, num_classes, top_k)
     y_a, y_b, lam, is_mixed = split_target(target, name="target")
-    batch_size = logits.shape[0]
-    device = logits.device
-    if is_mixed:
-        _check_labels(y_a, "target.y_a", batch_size, device)
-        _check_labels(y_b, "target.y_b", batch_size, device)
-    else:
-        _check_labels(y_a, "target", batch_size, device)
-    lam = check_lam(lam, batch_size=batch_size, name="target.lam")
-    per_sample = False
-    invalid: Optional[Tensor] = None
-    if isinstance(lam, Tensor):
-        if lam.dim() == 0 and lam.device.type == "cpu":
-            lam = float(lam)  # a host value: reading it is no device synchronisation
-        else:
-            if lam.device != device:
-                raise ValueError(
-                    f"target.lam must be on the same device as logits ({device}), "
-                    f"got {lam.device}"
-                )
-            per_sample = lam.dim() == 1
-            lam = lam.to(_acc_dtype(device))
-            if not _eager_checks(device):  # check_lam skipped the values
-                invalid = (~((lam >= 0) & (lam <= 1))).sum()
-    pred = logits.argmax(1) if logits.dim() == 2 else logits.long()
-    y_a = y_a.long()
-    return _Batch(
-        pred=pred,
-        logits=logits if logits.dim() == 2 else None,
-        y_a=y_a,
-        y_b=y_b.long() if is_mixed else y_a,
-        lam=lam,
-        mixed=is_mixed,
-        per_sample=per_sample,
-        invalid=invalid,
-    )
-
-
-def _label_names(batch: _Batch) -> List[Tuple[Tensor, str]]:
-    if batch.mixed:
-        return [(batch.y_a, "target.y_a"), (batch.y_b, "target.y_b")]
-    return [(batch.y_a, "target")]
-
-
-def _raise_out_of_range(named: List[Tuple[Tensor, str]], limit: Optional[int]) -> None:
-    """Raise the ValueError for the first tensor of ``named`` with a value out of range."""
-    for y, name in named:
-        bad = y < 0 if limit is None else (y < 0) | (y >= limit)
-        if bool(bad.any()):
-            expected = ">= 0" if limit is None else f"in [0, {limit})"
-            raise ValueError(f"{name} must hold class indices {expected}, got {int(y[bad][0])}")
-
-
-def _add_invalid(a: Optional[Tensor], b: Optional[Tensor]) -> Optional[Tensor]:
-    if a is None:
-        return b
-    return a if b is None else a + b
+    batch_size, device = logits.shape[0], logits.device
+    names = ("target.y_a", "target.y_b") if is_mixed else ("target", "target")
+    _check_labels(y_a, names[0], batch_size, device)
+    _check_labels(y_b, names[1], batch_size, device)
+    lam, invalid = _check_lam(lam, batch_size, device)
+    limit = num_classes if num_classes is not None or logits.dim() == 1 else logits.shape[1]
+    checked = [(y_a, names[0]), (y_b, names[1])][: 2 if is_mixed else 1]
+    if logits.dim() == 1 and num_classes is not None:
+        checked.append((logits, "logits"))
+    eager = _eager_checks(device)
+    for y, name in checked:
+        bad = check_class_indices(y, limit, name, eager=eager)
+        invalid = bad if invalid is None else invalid if bad is None else invalid + bad
+    scores = logits if logits.dim() == 2 else None
+    pred = logits.argmax(1) if scores is not None else logits.long()
+    return _Batch(pred, scores, y_a.long(), y_b.long(), lam, invalid)
 
 
 def _nan_if_invalid(value: Tensor, invalid: Optional[Tensor]) -> Tensor:
@@ -224,80 +178,46 @@ def _nan_if_invalid(value: Tensor, invalid: Optional[Tensor]) -> Tensor:
     return torch.where(invalid > 0, torch.full_like(value, math.nan), value)
 
 
+def _lam_weights(batch: _Batch) -> Tuple[Tensor, Tensor]:
+    """The weights of ``y_a`` and ``y_b``, ``(lam, 1 - lam)``, each of shape ``(B,)``."""
+    pred = batch.pred
+    if isinstance(batch.lam, Tensor):
+        w_a = batch.lam.expand(pred.shape)
+    else:
+        w_a = torch.full(pred.shape, batch.lam, dtype=_acc_dtype(pred.device), device=pred.device)
+    return w_a, 1.0 - w_a
+
+
 # --------------------------------------------------------------------------------------------
 # Statistics of the confusion matrix
 # --------------------------------------------------------------------------------------------
 
 
-def _class_counts(batch: _Batch, num_classes: int) -> Tuple[Tensor, Optional[Tensor]]:
-    """Per-class counts of a batch (rows ``_TP_W ...``) from one ``scatter_add_``.
+def _class_counts(batch: _Batch, num_classes: int) -> Tensor:
+    """Per-class counts of a batch, shape ``(9, K)``, from one ``scatter_add_``.
 
     These are the diagonal and the margins of the batch's confusion matrices, all F1 needs.
-    Row ``r`` of ``value`` is added at the classes in row ``r`` of ``index``. ``scatter_add_``
+    Rows: predictions; occurrences of ``y_a`` and of ``y_b``; hits against ``y_a`` and ``y_b``;
+    then the same lam-weighted (weights ``lam`` for ``y_a``, ``1 - lam`` for ``y_b``): support
+    of ``y_a`` and ``y_b``, true positives against ``y_a`` and ``y_b``. True positives are
+    indexed by the prediction, which equals the label wherever there is a hit. ``scatter_add_``
     rather than ``torch.bincount``: on CUDA ``bincount`` reads its maximum back to the host to
-    size its output, and ``scatter_add_`` stays deterministic under
-    ``torch.use_deterministic_algorithms``. True positives are indexed by the prediction,
-    which equals the label wherever there is a hit.
-
-    The labels (and class predictions) are range-checked here, on the stacked index: eagerly
-    on CPU, and on an accelerator by counting the bad values and clamping the index.
-
-    Returns:
-        ``(counts, invalid)``: ``counts`` of shape ``(8, K)`` for a scalar ``lam`` (rows
-        ``_TP_A``, ``_TP_B`` added) and ``(6, K)`` otherwise; ``invalid`` a 0-d count of
-        values out of range (and of ``lam`` outside ``[0, 1]``), or ``None`` on CPU.
+    size its output, and ``scatter_add_`` stays deterministic. On the lazy (accelerator) path
+    the index is clamped, so a bad label (counted in ``batch.invalid``) stays in bounds.
     """
-    k = num_classes
     pred, y_a, y_b = batch.pred, batch.y_a, batch.y_b
-    device = pred.device
-    dtype = _acc_dtype(device)
-    hit_a = pred == y_a
-    if not batch.mixed:
-        index = torch.stack([pred, y_a, y_a, pred, y_a, y_a])
-        ones = torch.ones_like(hit_a)
-        zeros = torch.zeros_like(hit_a)
-        value = torch.stack([hit_a, ones, zeros, ones, ones, zeros]).to(dtype)
-    elif batch.per_sample:
-        lam = batch.lam
-        lam_b = 1.0 - lam
-        index = torch.stack([pred, y_a, y_b, pred, y_a, y_b])
-        tp_w = lam * hit_a + lam_b * (pred == y_b)
-        ones = torch.ones_like(lam)
-        value = torch.stack([tp_w, lam, lam_b, ones, ones, ones])
-    else:
-        lam = batch.lam
-        hit_a = hit_a.to(dtype)
-        hit_b = (pred == y_b).to(dtype)
-        if isinstance(lam, Tensor):  # 0-d, on an accelerator
-            lam_a, lam_b = lam.expand_as(hit_a), (1.0 - lam).expand_as(hit_a)
-        else:
-            lam_a, lam_b = torch.full_like(hit_a, lam), torch.full_like(hit_a, 1.0 - lam)
-        index = torch.stack([pred, y_a, y_b, pred, y_a, y_b, pred, pred])
-        tp_w = torch.lerp(hit_b, hit_a, lam)  # lam * hit_a + (1 - lam) * hit_b
-        ones = torch.ones_like(hit_a)
-        value = torch.stack([tp_w, lam_a, lam_b, ones, ones, ones, hit_a, hit_b])
-
-    invalid = batch.invalid
-    if _eager_checks(device):
-        lo, hi = torch.aminmax(index)
-        if int(lo) < 0 or int(hi) >= k:
-            named = _label_names(batch)
-            if batch.logits is None:
-                named.append((pred, "logits"))
-            _raise_out_of_range(named, k)
-    else:
-        # The first rows hold pred and each label tensor once: count each bad value once.
-        checked = index[:2] if not batch.mixed else index[:3]
-        invalid = _add_invalid(invalid, ((checked < 0) | (checked >= k)).sum())
-        index = index.clamp(0, k - 1)
-
-    counts = torch.zeros(index.shape[0], k, dtype=dtype, device=device)
-    return counts.scatter_add_(1, index, value), invalid
+    w_a, w_b = _lam_weights(batch)
+    hit_a, hit_b = (pred == y_a).to(w_a.dtype), (pred == y_b).to(w_a.dtype)
+    ones = torch.ones_like(w_a)
+    index = torch.stack([pred, y_a, y_b, pred, pred, y_a, y_b, pred, pred])
+    value = torch.stack([ones, ones, ones, hit_a, hit_b, w_a, w_b, w_a * hit_a, w_b * hit_b])
+    if batch.invalid is not None:
+        index = index.clamp(0, num_classes - 1)
+    counts = torch.zeros(index.shape[0], num_classes, dtype=value.dtype, device=pred.device)
+    return counts.scatter_add_(1, index, value)
 
 
-def _f1_from_stats(
-    tp: Tensor, true: Tensor, pred: Tensor, present: Optional[Tensor], average: Optional[str]
-) -> Tensor:
+def _f1(tp: Tensor, true: Tensor, pred: Tensor, present: Tensor, average: Optional[str]) -> Tensor:
     """F1 as scikit-learn computes it with ``zero_division=0``, batched over leading dims.
 
     Args:
@@ -305,52 +225,34 @@ def _f1_from_stats(
         true: Support (row sums of the confusion matrix) per class, shape ``(..., K)``.
         pred: Prediction counts (column sums) per class, shape ``(..., K)``.
         present: ``(..., K)``, > 0 where the class occurs in the true or the predicted labels,
-            the labels scikit-learn averages over (with sample weights a class can occur
-            with weight 0); ``None`` when ``true`` and ``pred`` are unweighted counts.
+            the labels scikit-learn averages over (with sample weights a class can occur with
+            weight 0).
         average: ``"macro"``, ``"micro"``, ``"weighted"`` or ``None`` (per class).
 
-    Returns:
-        Shape ``(...)``, or ``(..., K)`` for ``average=None``.
-
-    A class absent from both labels has ``tp = true + pred = 0``. The denominators are
-    clamped to the smallest normal number (about 2.2e-308 in float64), which turns such a
-    0 / 0 into 0 and changes nothing else, as long as no weight is that small (a float32
-    ``lam`` never is). Each denominator of an average is > 0 for a non-empty batch.
+    A class absent from both labels has ``tp = true + pred = 0``. The denominators are clamped
+    to the smallest normal number, which turns such a 0 / 0 into 0 and changes nothing else, as
+    long as no weight is that small (a float32 ``lam`` never is).
     """
     tiny = torch.finfo(tp.dtype).tiny
     denom = true + pred
     per_class = (2 * tp) / denom.clamp_min(tiny)
     if average is None:
         return per_class
-    if average == "macro":
-        # Absent classes have F1 0, so summing over all K classes is fine.
-        n_present = ((denom if present is None else present) > 0).sum(-1)
-        return per_class.sum(-1) / n_present.clamp_min(1)
+    if average == "macro":  # absent classes have F1 0, so summing over all K classes is fine
+        return per_class.sum(-1) / (present > 0).sum(-1).clamp_min(1)
     if average == "micro":
         return (2 * tp.sum(-1)) / denom.sum(-1).clamp_min(tiny)
-    # "weighted": the mean weighted by the support
-    return (per_class * true).sum(-1) / true.sum(-1).clamp_min(tiny)
+    return (per_class * true).sum(-1) / true.sum(-1).clamp_min(tiny)  # "weighted" by support
 
 
 def _batch_f1(counts: Tensor, batch: _Batch, average: Optional[str]) -> Tensor:
-    """Per-batch mixed F1 (see :func:`mixed_f1`) from the rows of ``_class_counts``."""
-    if not batch.mixed:
-        return _f1_from_stats(counts[_TP_W], counts[_OCC_A], counts[_PRED], None, average)
-    if batch.per_sample:
-        true = counts[_TRUE_WA] + counts[_TRUE_WB]
-        present = counts[_PRED:_OCC_B + 1].sum(0) if average == "macro" else None
-        return _f1_from_stats(counts[_TP_W], true, counts[_PRED], present, average)
-    tp = counts[_TP_A:_TP_B + 1]  # (2, K): vs y_a, vs y_b
-    true = counts[_OCC_A:_OCC_B + 1]
-    f1 = _f1_from_stats(tp, true, counts[_PRED].expand_as(tp), None, average)
+    """Per-batch mixed F1 (see :func:`mixed_f1`) from the rows of :func:`_class_counts`."""
+    n_pred, occ_a, occ_b, tp_a, tp_b, sup_a, sup_b, tpw_a, tpw_b = counts
+    if isinstance(batch.lam, Tensor) and batch.lam.dim() == 1:
+        return _f1(tpw_a + tpw_b, sup_a + sup_b, n_pred, occ_a + occ_b + n_pred, average)
+    true = torch.stack([occ_a, occ_b])
+    f1 = _f1(torch.stack([tp_a, tp_b]), true, n_pred.expand_as(true), true + n_pred, average)
     return torch.lerp(f1[1], f1[0], batch.lam)  # lam * F1(y_a) + (1 - lam) * F1(y_b)
-
-
-def _epoch_f1(state: Tensor, average: Optional[str]) -> Tensor:
-    """F1 of the accumulated rows ``_TP_W ... _OCC_B`` (shape ``(6, K)``)."""
-    true = state[_TRUE_WA] + state[_TRUE_WB]
-    present = state[_PRED:_OCC_B + 1].sum(0)
-    return _f1_from_stats(state[_TP_W], true, state[_PRED], present, average)
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,7 +261,7 @@ def _epoch_f1(state: Tensor, average: Optional[str]) -> Tensor:
 
 
 def mixed_accuracy(logits: Tensor, target: Target, top_k: int = 1) -> Tensor:
-    """Accuracy of a (mixed) batch: the ``lam``-weighted accuracy against ``y_a`` and ``y_b``.
+    """Lam-weighted accuracy of a (mixed) batch: the accuracy against ``y_a`` and ``y_b``.
 
     With a scalar ``lam`` this is ``lam * acc(pred, y_a) + (1 - lam) * acc(pred, y_b)``; with a
     per-sample ``lam`` of shape ``(B,)`` it is the mean over samples of
@@ -390,31 +292,13 @@ def mixed_accuracy(logits: Tensor, target: Target, top_k: int = 1) -> Tensor:
     """
     top_k = check_positive_int(top_k, "top_k")
     batch = _prepare(logits, target, num_classes=None, top_k=top_k)
-    limit = None if batch.logits is None else batch.logits.shape[1]
-    invalid = batch.invalid
-    for y, name in _label_names(batch):
-        bad = y < 0 if limit is None else (y < 0) | (y >= limit)
-        if _eager_checks(y.device):
-            if bool(bad.any()):
-                _raise_out_of_range([(y, name)], limit)
-        else:
-            invalid = _add_invalid(invalid, bad.sum())
-    dtype = _acc_dtype(batch.pred.device)
     if top_k == 1:
-        hit_a = batch.pred == batch.y_a
-        hit_b = batch.pred == batch.y_b if batch.mixed else hit_a
+        hit_a, hit_b = batch.pred == batch.y_a, batch.pred == batch.y_b
     else:
-        top = batch.logits.topk(top_k, dim=1).indices
-        hit_a = (top == batch.y_a.unsqueeze(1)).any(1)
-        hit_b = (top == batch.y_b.unsqueeze(1)).any(1) if batch.mixed else hit_a
-    if not batch.mixed:
-        acc = hit_a.to(dtype).mean()
-    elif batch.per_sample:
-        lam = batch.lam
-        acc = (lam * hit_a + (1.0 - lam) * hit_b).mean()
-    else:
-        acc = torch.lerp(hit_b.to(dtype).mean(), hit_a.to(dtype).mean(), batch.lam)
-    return _nan_if_invalid(acc, invalid)
+        top = batch.scores.topk(top_k, dim=1).indices
+        hit_a, hit_b = (top == batch.y_a[:, None]).any(1), (top == batch.y_b[:, None]).any(1)
+    w_a, w_b = _lam_weights(batch)
+    return _nan_if_invalid((w_a * hit_a + w_b * hit_b).mean(), batch.invalid)
 
 
 def mixed_f1(
@@ -434,10 +318,8 @@ def mixed_f1(
     ``lam``: one is the F1 of a weighted confusion matrix, the other a mixture of two F1
     scores. Like scikit-learn, ``"macro"`` averages over the classes that occur in the true or
     the predicted labels (a class that occurs only with weight 0 counts, with F1 0), so classes
-    absent from the batch are left out; ``"micro"`` equals the accuracy.
-
-    Computed in torch from the diagonal and the margins of the batch's confusion matrix, on
-    the device of ``logits``, without host synchronisation.
+    absent from the batch are left out; ``"micro"`` equals the accuracy. A batch F1 depends on
+    the batch: for the F1 of a whole evaluation, use :class:`MixedMetrics` (its ``"f1"``).
 
     Args:
         logits: Scores of shape ``(B, num_classes)`` or integer class predictions ``(B,)``.
@@ -445,15 +327,15 @@ def mixed_f1(
             ``(y_a, y_b, lam)`` with ``y_a``, ``y_b`` of shape ``(B,)`` and ``lam`` a number
             or a tensor of shape ``()`` or ``(B,)``, all on the device of ``logits``.
         num_classes: The number of classes ``K``; labels must lie in ``[0, K)``.
-        average: ``"macro"``, ``"micro"``, ``"weighted"``, or ``None`` for the per-class
-            scores of all ``K`` classes, absent classes 0 (scikit-learn's
-            ``f1_score(..., labels=range(K), average=None, zero_division=0)``, mixed as
-            above).
+        average: ``"macro"``, ``"micro"``, ``"weighted"`` (classes weighted by their support,
+            as in scikit-learn), or ``None`` for the per-class scores of all ``K`` classes,
+            absent classes 0 (``f1_score(..., labels=range(K), average=None)``, mixed as above).
 
     Returns:
         A 0-d float64 tensor (float32 on MPS), of shape ``(K,)`` for ``average=None``, on the
-        device of ``logits``. On an accelerator a batch with labels or predictions outside
-        ``[0, K)`` or ``lam`` outside ``[0, 1]`` gives NaN instead of an error.
+        device of ``logits``, computed without host synchronisation. On an accelerator a batch
+        with labels or predictions outside ``[0, K)`` or ``lam`` outside ``[0, 1]`` gives NaN
+        instead of an error.
 
     Raises:
         TypeError: ``logits``, a label tensor or ``lam`` has the wrong type or dtype, or
@@ -463,10 +345,10 @@ def mixed_f1(
             outside ``[0, 1]``.
     """
     num_classes = check_positive_int(num_classes, "num_classes")
-    average = _check_average(average, allow_none=True)
+    average = _check_average(average)
     batch = _prepare(logits, target, num_classes, top_k=1)
-    counts, invalid = _class_counts(batch, num_classes)
-    return _nan_if_invalid(_batch_f1(counts, batch, average), invalid)
+    f1 = _batch_f1(_class_counts(batch, num_classes), batch, average)
+    return _nan_if_invalid(f1, batch.invalid)
 
 
 # --------------------------------------------------------------------------------------------
@@ -478,37 +360,45 @@ class MixedMetrics:
     """Accuracy, loss and F1 of a training or evaluation epoch, on mixed or plain batches.
 
     Call :meth:`update` every batch, :meth:`compute` at the end of the epoch and
-    :meth:`reset` before the next one (torchmetrics-style). The state lives on the device of
-    the first batch after a reset, in float64 (float32 on MPS): per-class lam-weighted true
-    positives, supports and prediction counts (the diagonal and the margins of the epoch's
-    confusion matrix, ``O(num_classes)`` memory) and a few sums. :meth:`update` makes no host
+    :meth:`reset` before the next one (torchmetrics-style). :meth:`update` makes no host
     synchronisation; :meth:`compute` synchronises once.
 
     :meth:`compute` returns a dict of Python floats:
 
-    * ``"accuracy"``: the sample-weighted top-1 accuracy of the epoch (the mean over all
-      samples of ``lam_i * [pred_i == y_a_i] + (1 - lam_i) * [pred_i == y_b_i]``).
-    * ``"f1"``: the mean over batches of the per-batch :func:`mixed_f1`. It depends on the
-      batch size and on how the classes fall into batches.
-    * ``"f1_epoch"``: the F1 of the whole epoch from the accumulated lam-weighted confusion
-      matrix: scikit-learn's ``f1_score`` on all of the epoch's ``[y_a, y_b]`` vs
-      ``[pred, pred]`` with ``sample_weight=[lam, 1 - lam]`` and ``zero_division=0`` (a
-      plain target counts as ``y_b = y_a``, ``lam = 1``: the ordinary F1).
+    * ``"accuracy"``: the lam-weighted top-1 accuracy of the epoch, i.e. the mean over all
+      samples of ``lam_i * [pred_i == y_a_i] + (1 - lam_i) * [pred_i == y_b_i]``:
+      scikit-learn's ``accuracy_score`` on the epoch's ``[y_a, y_b]`` vs ``[pred, pred]`` with
+      ``sample_weight=[lam, 1 - lam]`` (the ordinary accuracy for plain labels).
+    * ``"f1"``: **the F1 of the epoch**, from the accumulated lam-weighted confusion matrix:
+      scikit-learn's ``f1_score`` on all of the epoch's ``[y_a, y_b]`` vs ``[pred, pred]`` with
+      ``sample_weight=[lam, 1 - lam]`` and ``zero_division=0`` (a plain target counts as
+      ``y_b = y_a``, ``lam = 1``: the ordinary F1 of all the epoch's predictions). The one to
+      report for validation, test and model selection.
+    * ``"f1_batch_mean"``: the per-batch :func:`mixed_f1` averaged over the epoch's batches
+      (what a per-batch training log shows). It depends on the batch size and on how the classes
+      fall into batches, so it differs from ``"f1"``; compare it only between runs with the same
+      batch size.
     * ``"loss"``: the sample-weighted mean of the batch losses given to :meth:`update`,
       ``sum(loss * B) / sum(B)`` over the batches that came with a loss. **The key is
       absent** when no batch since the last :meth:`reset` came with a loss (on any rank).
 
+    State: named tensors on the device of the first batch after a reset, in float64 (float32 on
+    MPS): per class ``tp`` (lam-weighted true positives), ``support`` (lam-weighted), ``predicted``
+    and ``seen`` (occurrences in labels or predictions, for the classes macro-F1 averages over),
+    ``O(num_classes)`` memory, and the sums ``f1_batch_sum``, ``loss_sum``, ``invalid``,
+    ``batches``, ``samples``, ``loss_samples``.
+
     Distributed: when ``torch.distributed`` is initialised (and ``sync_on_compute`` is true),
-    :meth:`compute` sums the state of all ranks with one ``all_reduce``, so every rank returns
-    the metrics of the whole epoch. ``"accuracy"``, ``"loss"`` and ``"f1_epoch"`` are those of
-    all samples of all ranks; ``"f1"`` is the sum over ranks of the per-batch F1 sums divided
-    by the sum over ranks of the numbers of batches, i.e. the mean over all batches of all
-    ranks. It is a collective call: every rank must call it, also a rank that saw no batch.
-    With the NCCL backend a CPU state is moved to the current CUDA device for the reduction.
+    :meth:`compute` sums the state of all ranks with one ``all_reduce`` (of the named tensors
+    concatenated), so every rank returns the metrics of the whole epoch: ``"f1_batch_mean"`` is
+    then the mean over all batches of all ranks. It is a collective call: every rank must call
+    it, also a rank that saw no batch. With the NCCL backend a CPU state is moved to the current
+    CUDA device for the reduction.
 
     Args:
         num_classes: The number of classes ``K``.
-        average: ``"macro"``, ``"micro"`` or ``"weighted"``, for ``"f1"`` and ``"f1_epoch"``.
+        average: ``"macro"``, ``"micro"`` or ``"weighted"`` (scikit-learn's averages over
+            classes), for ``"f1"`` and ``"f1_batch_mean"``.
         sync_on_compute: Reduce across ranks in :meth:`compute` when ``torch.distributed`` is
             initialised. Set it to ``False`` for metrics computed on one rank only (say, an
             evaluation on rank 0), which would otherwise wait for the other ranks forever.
@@ -525,8 +415,11 @@ class MixedMetrics:
         ...     loss = criterion(logits, target)
         ...     metrics.update(logits, target, loss=loss)
         >>> metrics.compute()  # doctest: +SKIP
-        {'accuracy': 0.41, 'f1': 0.37, 'f1_epoch': 0.4, 'loss': 1.93}
+        {'accuracy': 0.41, 'f1': 0.4, 'f1_batch_mean': 0.37, 'loss': 1.93}
     """
+
+    _PER_CLASS = ("tp", "support", "predicted", "seen")
+    _SUMS = ("f1_batch_sum", "loss_sum", "invalid", "batches", "samples", "loss_samples")
 
     def __init__(
         self,
@@ -537,35 +430,30 @@ class MixedMetrics:
         process_group: Optional[Any] = None,
     ) -> None:
         self.num_classes = check_positive_int(num_classes, "num_classes")
-        self.average = _check_average(average, allow_none=False)
+        self.average = check_choice(average, _AVERAGES, "average")
         if not isinstance(sync_on_compute, bool):
             raise TypeError(f"sync_on_compute must be a bool, got {describe(sync_on_compute)}")
         self.sync_on_compute = sync_on_compute
         self.process_group = process_group
-        k = self.num_classes
-        # State: _STATE_ROWS rows of K, then the sums below; the counters live on the host.
-        self._i_f1 = _STATE_ROWS * k
-        self._i_loss = self._i_f1 + 1
-        self._i_invalid = self._i_f1 + 2
-        self._state_size = self._i_f1 + 3
         self.reset()
 
     def reset(self) -> None:
         """Forget every batch seen so far (the next :meth:`update` may use another device)."""
-        self._state: Optional[Tensor] = None
-        self._n_batches = 0
-        self._n_samples = 0
-        self._n_loss_samples = 0
-        self._reduced: Optional[Tensor] = None
+        self._state: Optional[Dict[str, Tensor]] = None
+        self._reduced: Optional[Dict[str, Tensor]] = None
+
+    def _zero_state(self, device: torch.device) -> Dict[str, Tensor]:
+        dtype = _acc_dtype(device)
+        state = {name: torch.zeros(self.num_classes, dtype=dtype, device=device) for name in self._PER_CLASS}
+        state.update({name: torch.zeros((), dtype=dtype, device=device) for name in self._SUMS})
+        return state
 
     @property
     def device(self) -> Optional[torch.device]:
         """The device of the state; ``None`` before the first update after a reset."""
-        return None if self._state is None else self._state.device
+        return None if self._state is None else self._state["tp"].device
 
-    def update(
-        self, logits: Tensor, target: Target, loss: Union[Tensor, float, None] = None
-    ) -> None:
+    def update(self, logits: Tensor, target: Target, loss: Union[Tensor, float, None] = None) -> None:
         """Add a batch to the epoch. No host synchronisation.
 
         Args:
@@ -585,38 +473,38 @@ class MixedMetrics:
                 ``[0, 1]``; on an accelerator :meth:`compute` reports those last two.
         """
         batch = _prepare(logits, target, self.num_classes, top_k=1)
-        loss_value = _check_loss(loss)
+        loss = _check_loss(loss)
         device = batch.pred.device
-        if self._state is not None and self._state.device != device:
+        if self._state is not None and self.device != device:
             raise ValueError(
-                f"logits must be on the device of the previous batches ({self._state.device}) "
+                f"logits must be on the device of the previous batches ({self.device}) "
                 f"until reset(), got {device}"
             )
-        counts, invalid = _class_counts(batch, self.num_classes)
+        counts = _class_counts(batch, self.num_classes)
         f1 = _batch_f1(counts, batch, self.average)
         # Every check has passed: from here on the state changes.
         if self._state is None:
-            self._state = torch.zeros(self._state_size, dtype=_acc_dtype(device), device=device)
-        state = self._state
-        state[: self._i_f1].view(_STATE_ROWS, -1).add_(counts[:_STATE_ROWS])
-        state[self._i_f1].add_(f1)
-        batch_size = batch.pred.shape[0]
-        if loss_value is not None:
-            if isinstance(loss_value, Tensor):
-                # Non-blocking only to an accelerator: a copy to the host must complete first.
-                loss_value = loss_value.to(
-                    device=device, dtype=state.dtype, non_blocking=device.type != "cpu"
-                )
-            state[self._i_loss].add_(loss_value * batch_size)
-            self._n_loss_samples += batch_size
-        if invalid is not None:
-            state[self._i_invalid].add_(invalid)
-        self._n_batches += 1
-        self._n_samples += batch_size
+            self._state = self._zero_state(device)
+        state, batch_size = self._state, batch.pred.shape[0]
+        n_pred, occ_a, occ_b, _, _, sup_a, sup_b, tpw_a, tpw_b = counts
+        state["tp"] += tpw_a + tpw_b
+        state["support"] += sup_a + sup_b
+        state["predicted"] += n_pred
+        state["seen"] += occ_a + occ_b + n_pred
+        state["f1_batch_sum"] += f1
+        if loss is not None:
+            if isinstance(loss, Tensor):  # non-blocking only to an accelerator
+                loss = loss.to(device=device, dtype=f1.dtype, non_blocking=device.type != "cpu")
+            state["loss_sum"] += loss * batch_size
+            state["loss_samples"] += batch_size
+        if batch.invalid is not None:
+            state["invalid"] += batch.invalid
+        state["batches"] += 1
+        state["samples"] += batch_size
         self._reduced = None
 
-    def _reduce(self) -> Tensor:
-        """The state of the epoch, summed over ranks, as a float64 CPU tensor (cached)."""
+    def _reduce(self) -> Dict[str, Tensor]:
+        """The named state of the epoch, summed over ranks, as float64 CPU tensors (cached)."""
         if self._reduced is not None:
             return self._reduced
         distributed = self.sync_on_compute and dist.is_available() and dist.is_initialized()
@@ -625,46 +513,33 @@ class MixedMetrics:
                 "MixedMetrics.compute() was called before any update() since the last "
                 "reset(): there is no batch to compute metrics of"
             )
-        if self._state is None:
-            # This rank saw no batch but must still take part in the collective.
-            state = torch.zeros(self._state_size, dtype=torch.float64)
-        else:
-            state = self._state
-        flat = torch.cat([state, state.new_zeros(3)])
-        counters = (self._n_batches, self._n_samples, self._n_loss_samples)
-        for offset, count in enumerate(counters):
-            flat[self._state_size + offset].fill_(count)  # a scalar argument: no copy
+        # A rank that saw no batch still takes part in the collective, with zeros.
+        state = self._state if self._state is not None else self._zero_state(torch.device("cpu"))
+        flat = torch.cat([tensor.reshape(-1) for tensor in state.values()])  # one all_reduce
         if distributed:
             if dist.get_backend(self.process_group) == "nccl" and flat.device.type != "cuda":
                 flat = flat.to(torch.device("cuda", torch.cuda.current_device()))
             dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=self.process_group)
-        self._reduced = flat.to(device="cpu", dtype=torch.float64)  # the one synchronisation
+        flat = flat.to(device="cpu", dtype=torch.float64)  # the one synchronisation
+        parts = flat.split([tensor.numel() for tensor in state.values()])
+        self._reduced = {name: part.reshape(state[name].shape) for name, part in zip(state, parts)}
         return self._reduced
 
-    def _checked_state(self) -> Tuple[Tensor, Dict[str, float]]:
-        flat = self._reduce()
-        n_batches, n_samples, n_loss = flat[self._state_size:].tolist()
-        if n_batches == 0:
+    def _checked_state(self) -> Dict[str, Tensor]:
+        state = self._reduce()
+        if float(state["batches"]) == 0:
             raise RuntimeError(
                 "MixedMetrics.compute() was called before any update() since the last "
                 "reset() on any rank: there is no batch to compute metrics of"
             )
-        invalid = float(flat[self._i_invalid])
-        if invalid > 0:
+        if float(state["invalid"]) > 0:
             raise ValueError(
-                f"MixedMetrics.update() received {int(invalid)} invalid value(s) since the "
-                f"last reset(): labels or class predictions outside [0, {self.num_classes}) "
+                f"MixedMetrics.update() received {int(state['invalid'])} invalid value(s) since "
+                f"the last reset(): labels or class predictions outside [0, {self.num_classes}) "
                 "or lam outside [0, 1] (on an accelerator update() does not check values; "
                 "compute() reports them)"
             )
-        sums = {
-            "f1_sum": float(flat[self._i_f1]),
-            "loss_sum": float(flat[self._i_loss]),
-            "n_batches": n_batches,
-            "n_samples": n_samples,
-            "n_loss": n_loss,
-        }
-        return flat[: self._i_f1].view(_STATE_ROWS, self.num_classes), sums
+        return state
 
     def compute(self) -> Dict[str, float]:
         """The metrics of the epoch so far, of all ranks when distributed (see the class).
@@ -675,28 +550,28 @@ class MixedMetrics:
         :meth:`per_class_f1` makes no second reduction.
 
         Returns:
-            ``"accuracy"``, ``"f1"``, ``"f1_epoch"`` and, when some batch came with a loss,
-            ``"loss"``; all Python floats.
+            ``"accuracy"``, ``"f1"`` (of the epoch), ``"f1_batch_mean"`` and, when some batch
+            came with a loss, ``"loss"``; all Python floats.
 
         Raises:
             RuntimeError: No :meth:`update` since the last :meth:`reset` (on any rank).
             ValueError: A batch on an accelerator had labels out of range or ``lam`` outside
                 ``[0, 1]`` (values that :meth:`update` does not check there).
         """
-        state, sums = self._checked_state()
+        s = self._checked_state()
         out = {
-            "accuracy": float(state[_TP_W].sum()) / sums["n_samples"],
-            "f1": sums["f1_sum"] / sums["n_batches"],
-            "f1_epoch": float(_epoch_f1(state, self.average)),
+            "accuracy": float(s["tp"].sum() / s["samples"]),
+            "f1": float(_f1(s["tp"], s["support"], s["predicted"], s["seen"], self.average)),
+            "f1_batch_mean": float(s["f1_batch_sum"] / s["batches"]),
         }
-        if sums["n_loss"] > 0:
-            out["loss"] = sums["loss_sum"] / sums["n_loss"]
+        if float(s["loss_samples"]) > 0:
+            out["loss"] = float(s["loss_sum"] / s["loss_samples"])
         return out
 
     def per_class_f1(self) -> Tensor:
         """The per-class F1 of the epoch from the accumulated lam-weighted confusion matrix.
 
-        scikit-learn's ``f1_score`` of the epoch (as for ``"f1_epoch"``) with
+        scikit-learn's ``f1_score`` of the epoch (as for ``"f1"``) with
         ``labels=range(num_classes), average=None, zero_division=0``: classes absent from the
         epoch score 0. Reuses the reduction of a preceding :meth:`compute`; otherwise it
         reduces itself (then, when distributed, every rank must call it).
@@ -708,14 +583,11 @@ class MixedMetrics:
             RuntimeError: No :meth:`update` since the last :meth:`reset` (on any rank).
             ValueError: As for :meth:`compute`.
         """
-        state, _ = self._checked_state()
-        return _epoch_f1(state, None)
+        s = self._checked_state()
+        return _f1(s["tp"], s["support"], s["predicted"], s["seen"], None)
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(num_classes={self.num_classes}, average={self.average!r}, "
-            f"batches={self._n_batches}, samples={self._n_samples})"
-        )
+        return f"{type(self).__name__}(num_classes={self.num_classes}, average={self.average!r})"
 
 
 def _check_loss(loss: Any) -> Union[Tensor, float, None]:
@@ -724,17 +596,13 @@ def _check_loss(loss: Any) -> Union[Tensor, float, None]:
     if isinstance(loss, Tensor):
         if not loss.is_floating_point():
             raise TypeError(
-                "loss must be the batch's mean loss, a floating tensor or a number, "
-                f"got dtype {loss.dtype}"
+                f"loss must be the batch's mean loss, a floating tensor or a number, got dtype {loss.dtype}"
             )
         if loss.numel() != 1:
             raise ValueError(
-                "loss must be the batch's mean loss, a 0-d tensor or a number, "
-                f"got shape {tuple(loss.shape)}"
+                f"loss must be the batch's mean loss, a 0-d tensor or a number, got shape {tuple(loss.shape)}"
             )
         return loss.detach().reshape(())
     if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
-        raise TypeError(
-            f"loss must be the batch's mean loss, a 0-d tensor or a number, got {describe(loss)}"
-        )
+        raise TypeError(f"loss must be the batch's mean loss, a 0-d tensor or a number, got {describe(loss)}")
     return float(loss)

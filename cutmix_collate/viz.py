@@ -10,7 +10,7 @@ they are exact: each outline is drawn on the border pixels of the pasted region 
 The grid is built with :func:`torchvision.utils.make_grid` and
 :func:`torchvision.utils.draw_bounding_boxes`; torchvision is imported when a function is
 called, so ``import cutmix_collate`` does not need it. Install it with
-``pip install "cutmix_collate[vision]"``.
+``pip install "cutmix_collate[vision]"`` (from a clone: ``pip install -e ".[vision]"``).
 
 Example::
 
@@ -26,23 +26,25 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from ._checks import describe, check_positive_int
-from .functional import MixBoxes
+from ._checks import check_lam, check_positive_int, describe, split_target
+from .functional import MixBoxes, box_lambda
 
 __all__ = ["mixed_grid", "save_mixed_grid"]
 
 Color = Union[str, Tuple[int, int, int]]
+Box = Optional[Tuple[int, int, int, int]]
 
 #: Images are upscaled (nearest neighbour) until their shorter side reaches this many pixels,
 #: so that the captions (torchvision's default font is about 10 px high) and outlines are legible.
 _DISPLAY_SIDE = 128
 _CAPTION_BACKGROUND = (32, 32, 32)
 _CAPTION_TEXT = (255, 255, 255)
+_ROW_TITLES = ("sources", "partners: cut box", "mixed")
 
 
 def _require_torchvision() -> Any:
@@ -51,7 +53,7 @@ def _require_torchvision() -> Any:
     except ImportError as error:  # pragma: no cover - exercised with a patched import
         raise ImportError(
             "cutmix_collate.viz needs torchvision to draw the grid; install it with "
-            'pip install "cutmix_collate[vision]"'
+            'pip install "cutmix_collate[vision]" or, from a clone, pip install -e ".[vision]"'
         ) from error
     return tv_utils
 
@@ -61,8 +63,8 @@ def _require_torchvision() -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_batch(images: Any, name: str) -> Tensor:
-    """A batch as ``(B, C, H, W)`` with ``C`` 1 or 3, dtype uint8 or floating point."""
+def _check_images(images: Any, name: str) -> Tensor:
+    """A batch as a CPU ``(B, C, H, W)`` with ``C`` 1 or 3, dtype uint8 or floating point."""
     expected = "a uint8 or floating-point tensor of shape (B, C, H, W) or (B, H, W) with C 1 or 3"
     if not isinstance(images, Tensor):
         raise TypeError(f"{name} must be {expected}, got {describe(images)}")
@@ -70,11 +72,20 @@ def _check_batch(images: Any, name: str) -> Tensor:
         raise TypeError(f"{name} must be {expected}, got dtype {images.dtype}")
     if images.dim() == 3:
         images = images.unsqueeze(1)
-    if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"{name} must be {expected}, got shape {tuple(images.shape)}")
-    if images.shape[0] == 0 or images.shape[-1] == 0 or images.shape[-2] == 0:
-        raise ValueError(f"{name} must hold at least one non-empty image, got shape {tuple(images.shape)}")
+    if images.dim() != 4 or images.shape[1] not in (1, 3) or 0 in images.shape:
+        raise ValueError(f"{name} must be {expected}, at least one non-empty image, got shape {tuple(images.shape)}")
     return images.detach().cpu()
+
+
+def _check_sources(sources: Any, images: Tensor) -> Tensor:
+    sources = _check_images(sources, "sources")
+    if sources.shape != images.shape:
+        raise ValueError(f"sources must have the shape of images {tuple(images.shape)}, got {tuple(sources.shape)}")
+    if (sources.dtype == torch.uint8) != (images.dtype == torch.uint8):
+        raise ValueError(
+            f"sources and images must both be uint8 or both floating point, got {sources.dtype} and {images.dtype}"
+        )
+    return sources
 
 
 def _check_boxes(boxes: Any, batch: int, height: int, width: int) -> Tuple[Tensor, Tensor]:
@@ -104,38 +115,76 @@ def _check_boxes(boxes: Any, batch: int, height: int, width: int) -> Tuple[Tenso
     return rows, index
 
 
-def _check_target(target: Any, batch: int) -> Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
-    """``(y_a, y_b, lam)`` from a mixed target: labels only when they are class indices."""
+def _check_target(
+    target: Any, rows: Tensor, height: int, width: int
+) -> Tuple[Optional[Tensor], Optional[Tensor], Tensor]:
+    """``(y_a, y_b, lam)``: labels only when they are class indices ``(B,)``; ``lam`` ``(B,)``.
+
+    Without a target, ``lam`` is the share of each image outside its box (:func:`box_lambda`).
+    """
+    batch = rows.shape[0]
     if target is None:
-        return None, None, None
-    if not isinstance(target, (tuple, list)) or len(target) != 3:
+        return None, None, box_lambda(height, width, tuple(rows.unbind(1)))
+    if isinstance(target, Tensor):
         raise TypeError(f"target must be a MixedTarget (y_a, y_b, lam) or None, got {describe(target)}")
-    y_a, y_b, lam = target
-    if isinstance(lam, Tensor):
-        if lam.dim() == 0:
-            lam = lam.reshape(1).expand(batch)
-        if tuple(lam.shape) != (batch,):
-            raise ValueError(f"target.lam must be a float or a tensor of shape ({batch},), got shape {tuple(lam.shape)}")
-        lam = lam.detach().cpu().double()
-    elif isinstance(lam, numbers.Real) and not isinstance(lam, bool):
-        lam = torch.full((batch,), float(lam), dtype=torch.float64)
-    else:
-        raise TypeError(f"target.lam must be a float or a tensor of shape ({batch},), got {describe(lam)}")
-    if not bool(((lam >= 0) & (lam <= 1)).all()):
-        raise ValueError(f"target.lam must be in [0, 1], got {lam.tolist()}")
+    y_a, y_b, lam, _ = split_target(target)
+    lam = lam.detach().cpu() if isinstance(lam, Tensor) else lam
+    lam = torch.as_tensor(check_lam(lam, batch_size=batch, name="target.lam"), dtype=torch.float64)
+    # Class indices are written on the images; label vectors (multi-label, soft) are not.
+    if y_a.dim() != 1 or y_a.is_floating_point():
+        return None, None, lam.expand(batch)
+    return y_a.detach().cpu().long(), y_b.detach().cpu().long(), lam.expand(batch)
 
-    def labels(y: Any) -> Optional[Tensor]:
-        # Class indices are written on the images; label vectors (multi-label, soft) are not.
-        if isinstance(y, Tensor) and y.dim() == 1 and y.shape[0] == batch and not y.is_floating_point():
-            return y.detach().cpu().long()
+
+def _check_display(
+    pad_value: Any, value_range: Any, class_names: Any
+) -> Optional[Tuple[float, float]]:
+    """Check the display options; return ``value_range`` as floats."""
+    if isinstance(pad_value, bool) or not isinstance(pad_value, numbers.Integral) or not 0 <= pad_value <= 255:
+        raise ValueError(f"pad_value must be an int in [0, 255], got {pad_value!r}")
+    if class_names is not None and (isinstance(class_names, str) or not isinstance(class_names, Sequence)):
+        raise TypeError(f"class_names must be a sequence of names, got {describe(class_names)}")
+    if value_range is None:
         return None
-
-    return labels(y_a), labels(y_b), lam
+    if (
+        not isinstance(value_range, (tuple, list)) or len(value_range) != 2
+        or not all(isinstance(v, numbers.Real) for v in value_range)
+        or not float(value_range[0]) < float(value_range[1])
+    ):
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}")
+    return float(value_range[0]), float(value_range[1])
 
 
 # --------------------------------------------------------------------------------------------
 # Drawing
 # --------------------------------------------------------------------------------------------
+
+
+class _Style(NamedTuple):
+    """How every tile is drawn."""
+
+    scale: int
+    caption_height: int
+    box_color: Color
+    box_width: int
+    font: Optional[str]
+    font_size: Optional[int]
+
+
+def _style(
+    height: int, width: int, scale: Optional[int], box_color: Color, box_width: Optional[int],
+    font: Optional[str], font_size: Optional[int],
+) -> _Style:
+    if scale is None:
+        scale = max(1, math.ceil(_DISPLAY_SIDE / min(height, width)))
+    scale = check_positive_int(scale, "scale")
+    box_width = max(1, scale // 2) if box_width is None else check_positive_int(box_width, "box_width")
+    from PIL import ImageFont
+
+    font_obj = ImageFont.load_default() if font is None else ImageFont.truetype(font=font, size=font_size or 10)
+    text_bottom = int(font_obj.getbbox("Ag|#=0.9")[3])
+    # The label sits 2 px (outline width 1 + margin 1) below the band's top, with 2 px below it.
+    return _Style(scale, text_bottom + 6, box_color, box_width, font, font_size)
 
 
 def _to_uint8(batches: List[Tensor], value_range: Optional[Tuple[float, float]]) -> List[Tensor]:
@@ -144,66 +193,82 @@ def _to_uint8(batches: List[Tensor], value_range: Optional[Tuple[float, float]])
         return [b.clone() for b in batches]
     data = [torch.nan_to_num(b.double()) for b in batches]
     if value_range is None:
-        low = min(float(d.min()) for d in data)
-        high = max(float(d.max()) for d in data)
+        low, high = min(float(d.min()) for d in data), max(float(d.max()) for d in data)
     else:
         low, high = value_range
     span = max(high - low, 1e-12)
     return [((d.clamp(low, high) - low) / span * 255.0).round().to(torch.uint8) for d in data]
 
 
-def _font(font: Optional[str], font_size: Optional[int]) -> Any:
-    from PIL import ImageFont
-
-    if font is None:
-        return ImageFont.load_default()
-    return ImageFont.truetype(font=font, size=font_size or 10)
-
-
-def _tile(
-    tv_utils: Any,
-    image: Tensor,
-    scale: int,
-    box: Optional[Tuple[int, int, int, int]],
-    caption: str,
-    caption_height: int,
-    box_color: Color,
-    box_width: int,
-    font: Optional[str],
-    font_size: Optional[int],
-) -> Tensor:
+def _tile(tv_utils: Any, image: Tensor, box: Box, caption: str, style: _Style) -> Tensor:
     """One annotated tile: a caption band above the upscaled image, the box outlined."""
-    if image.shape[0] == 1:
-        image = image.expand(3, -1, -1)
-    big = image.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+    scale, band_height = style.scale, style.caption_height
+    big = image.expand(3, -1, -1).repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
     band = torch.tensor(_CAPTION_BACKGROUND, dtype=torch.uint8).view(3, 1, 1)
-    band = band.expand(3, caption_height, big.shape[-1])
-    tile = torch.cat([band, big], dim=1).contiguous()
+    tile = torch.cat([band.expand(3, band_height, big.shape[-1]), big], dim=1).contiguous()
     if box is not None:
         y0, y1, x0, x1 = box
         # The outline covers the border pixels of the pasted region itself (PIL rectangles
         # include both corners and grow inwards), shifted below the caption band.
-        corners = torch.tensor(
-            [[x0 * scale, y0 * scale + caption_height, x1 * scale - 1, y1 * scale - 1 + caption_height]]
-        )
-        tile = tv_utils.draw_bounding_boxes(tile, corners, colors=box_color, width=box_width)
-    if caption:
-        # The caption is the label of a "box" covering the band, outlined in the band's colour.
-        band_box = torch.tensor([[0, 0, tile.shape[-1] - 1, caption_height - 1]])
-        tile = tv_utils.draw_bounding_boxes(
-            tile, band_box, labels=[caption], colors=_CAPTION_BACKGROUND,
-            label_colors=_CAPTION_TEXT, width=1, font=font, font_size=font_size,
-        )
-    return tile
+        corners = torch.tensor([[x0 * scale, y0 * scale + band_height, x1 * scale - 1, y1 * scale - 1 + band_height]])
+        tile = tv_utils.draw_bounding_boxes(tile, corners, colors=style.box_color, width=style.box_width)
+    # The caption is the label of a "box" covering the band, outlined in the band's colour.
+    band_box = torch.tensor([[0, 0, tile.shape[-1] - 1, band_height - 1]])
+    return tv_utils.draw_bounding_boxes(
+        tile, band_box, labels=[caption], colors=_CAPTION_BACKGROUND, label_colors=_CAPTION_TEXT,
+        width=1, font=style.font, font_size=style.font_size,
+    )
 
 
-def _name(label: Optional[Tensor], i: int, class_names: Optional[Sequence[str]]) -> Optional[str]:
-    if label is None:
-        return None
-    value = int(label[i])
-    if class_names is not None and 0 <= value < len(class_names):
-        return str(class_names[value])
-    return str(value)
+class _Captions(NamedTuple):
+    sources: List[str]
+    partners: List[str]
+    mixed: List[str]
+
+
+def _captions(
+    y_a: Optional[Tensor], y_b: Optional[Tensor], lam: Tensor, index: Tensor,
+    boxes: List[Box], class_names: Optional[Sequence[str]],
+) -> _Captions:
+    """The caption of every image in each row; an image that is its own partner says so."""
+
+    def name(labels: Optional[Tensor], i: int) -> Optional[str]:
+        if labels is None:
+            return None
+        value = int(labels[i])
+        ok = class_names is not None and 0 <= value < len(class_names)
+        return str(class_names[value]) if ok else str(value)
+
+    sources = [f"#{i}" if name(y_a, i) is None else f"#{i} y={name(y_a, i)}" for i in range(len(index))]
+    partners, mixed = [], []
+    for i, j in enumerate(index.tolist()):
+        partners.append(sources[j] + (" (self)" if j == i else ""))
+        partner = "self" if j == i else name(y_b, i)
+        parts = [p for p in (name(y_a, i), None if boxes[i] is None else partner) if p is not None]
+        mixed.append(" ".join(filter(None, ["+".join(parts), f"lam={float(lam[i]):.2f}"])))
+    return _Captions(sources, partners, mixed)
+
+
+def _three_rows(
+    tv_utils: Any, mixed: Tensor, sources: Tensor, index: Tensor, boxes: List[Box],
+    captions: _Captions, shown: int, nrow: int, style: _Style, pad_value: int,
+) -> Tuple[List[Tensor], int]:
+    """Tiles of the three-row layout, a title tile first in each row; and tiles per row."""
+    per_row = min(nrow, shown)
+    blank_image = torch.full(mixed.shape[1:], pad_value, dtype=torch.uint8)
+    titles = [_tile(tv_utils, blank_image, None, title, style) for title in _ROW_TITLES]
+    blank = torch.full_like(titles[0], pad_value)
+    tiles: List[Tensor] = []
+    for start in range(0, shown, per_row):
+        chunk = range(start, min(start + per_row, shown))
+        rows = (
+            [_tile(tv_utils, sources[i], None, captions.sources[i], style) for i in chunk],
+            [_tile(tv_utils, sources[int(index[i])], boxes[i], captions.partners[i], style) for i in chunk],
+            [_tile(tv_utils, mixed[i], boxes[i], captions.mixed[i], style) for i in chunk],
+        )
+        for title, row in zip(titles, rows):
+            tiles += [title] + row + [blank] * (per_row - len(chunk))
+    return tiles, per_row + 1
 
 
 def mixed_grid(
@@ -227,15 +292,17 @@ def mixed_grid(
     """Draw a mixed batch as one image, each pasted box outlined and ``lam`` written above it.
 
     Without ``sources`` the grid shows the mixed images, ``nrow`` per row. With ``sources``
-    (the batch before mixing) each group of ``nrow`` images takes three rows: the sources, their
-    partners (``sources[boxes.index]``, with the region that was cut out outlined) and the mixed
-    images (with the pasted region outlined). The outline is drawn on the border pixels of the
-    pasted region, after upscaling, so it is exact to the pixel. An image with an empty box was
-    not mixed and gets no outline.
+    (the batch before mixing) each group of ``nrow`` images takes three rows, each led by a
+    title tile: ``"sources"``; ``"partners: cut box"`` (``sources[boxes.index]``, with the
+    region that was cut out outlined); ``"mixed"`` (with the pasted region outlined). The
+    outline is drawn on the border pixels of the pasted region, after upscaling, so it is exact
+    to the pixel. An image with an empty box was not mixed and gets no outline.
 
-    Captions: the mixed images show ``"<own>+<partner> lam=0.62"`` (the labels when ``target``
-    holds class indices, else only ``lam``); sources ``"#i y=<label>"``; partners
-    ``"#j y=<label>"`` with ``j`` the partner's position in the batch.
+    Captions: sources ``"#i y=<label>"``; partners ``"#j y=<label>"`` with ``j`` the partner's
+    position in the batch, plus ``" (self)"`` for an image that is its own partner (a fixed
+    point of the permutation: its pixels do not change); mixed images
+    ``"<own>+<partner> lam=0.62"``, with ``self`` as the partner for their own partner. Labels
+    are written when ``target`` holds class indices; otherwise only ``lam`` (and ``self``).
 
     Display: float images are mapped to ``[0, 255]`` with one min-max over everything shown
     (the mixed images and ``sources``: normalised inputs display as they are, up to contrast), or
@@ -253,7 +320,7 @@ def mixed_grid(
             ``(B, 4)`` rows ``(y0, y1, x0, x1)``, ``index`` int ``(B,)`` partners.
         sources: The batch before mixing, the same shape and dtype kind (uint8 or float) as
             ``images``; adds the source and partner rows.
-        nrow: Images per row, an int >= 1.
+        nrow: Images per row (not counting the title tile), an int >= 1.
         max_images: Draw only the first ``max_images`` images of the batch (partners may be any
             image of the batch); ``None`` draws all.
         scale: Integer upscaling factor; by default the smallest that makes the shorter side at
@@ -263,7 +330,7 @@ def mixed_grid(
         box_color: Outline colour, a PIL colour name, ``"#rrggbb"`` or an RGB tuple.
         box_width: Outline width in display pixels; by default ``max(1, scale // 2)``.
         padding: Pixels between tiles (``make_grid``'s ``padding``).
-        pad_value: Grey level of the padding, 0 to 255.
+        pad_value: Grey level of the padding (and of blank tiles), 0 to 255.
         font: A TrueType font file for the captions; torchvision's default font when ``None``.
         font_size: Size of ``font`` in points (used only with ``font``).
 
@@ -277,95 +344,29 @@ def mixed_grid(
         ImportError: torchvision is not installed.
     """
     tv_utils = _require_torchvision()
-    images = _check_batch(images, "images")
+    images = _check_images(images, "images")
     batch, _, height, width = images.shape
-    if sources is not None:
-        sources = _check_batch(sources, "sources")
-        if sources.shape != images.shape:
-            raise ValueError(
-                f"sources must have the shape of images {tuple(images.shape)}, got {tuple(sources.shape)}"
-            )
-        if (sources.dtype == torch.uint8) != (images.dtype == torch.uint8):
-            raise ValueError(
-                f"sources and images must both be uint8 or both floating point, "
-                f"got {sources.dtype} and {images.dtype}"
-            )
+    sources = None if sources is None else _check_sources(sources, images)
     rows, index = _check_boxes(boxes, batch, height, width)
-    y_a, y_b, lam = _check_target(target, batch)
-    if lam is None:
-        area = (rows[:, 1] - rows[:, 0]) * (rows[:, 3] - rows[:, 2])
-        lam = 1.0 - area.double() / (height * width)
+    y_a, y_b, lam = _check_target(target, rows, height, width)
     nrow = check_positive_int(nrow, "nrow")
-    if max_images is not None:
-        max_images = check_positive_int(max_images, "max_images")
-    if scale is None:
-        scale = max(1, math.ceil(_DISPLAY_SIDE / min(height, width)))
-    scale = check_positive_int(scale, "scale")
-    box_width = max(1, scale // 2) if box_width is None else check_positive_int(box_width, "box_width")
+    shown = batch if max_images is None else min(batch, check_positive_int(max_images, "max_images"))
     padding = check_positive_int(padding, "padding", minimum=0)
-    if isinstance(pad_value, bool) or not isinstance(pad_value, numbers.Integral) or not 0 <= pad_value <= 255:
-        raise ValueError(f"pad_value must be an int in [0, 255], got {pad_value!r}")
-    if value_range is not None:
-        if (
-            not isinstance(value_range, (tuple, list)) or len(value_range) != 2
-            or not all(isinstance(v, numbers.Real) for v in value_range)
-            or not float(value_range[0]) < float(value_range[1])
-        ):
-            raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}")
-        value_range = (float(value_range[0]), float(value_range[1]))
-    if class_names is not None and (isinstance(class_names, str) or not isinstance(class_names, Sequence)):
-        raise TypeError(f"class_names must be a sequence of names, got {describe(class_names)}")
-
-    shown = batch if max_images is None else min(batch, max_images)
+    value_range = _check_display(pad_value, value_range, class_names)
+    style = _style(height, width, scale, box_color, box_width, font, font_size)
+    box_list: List[Box] = [
+        None if y1 == y0 or x1 == x0 else (y0, y1, x0, x1) for y0, y1, x0, x1 in rows.tolist()
+    ]
+    captions = _captions(y_a, y_b, lam, index, box_list, class_names)
     display = _to_uint8([images] if sources is None else [images, sources], value_range)
-    mixed_u8 = display[0]
-    font_obj = _font(font, font_size)
-    text_bottom = font_obj.getbbox("Ag|#=0.9")[3]
-    caption_height = int(text_bottom) + 2 * 2 + 2  # the label sits 2 px (width 1 + margin 1) down
-
-    def tile(image: Tensor, box: Optional[Tuple[int, int, int, int]], caption: str) -> Tensor:
-        return _tile(tv_utils, image, scale, box, caption, caption_height, box_color, box_width,
-                     font, font_size)
-
-    box_list = [tuple(int(v) for v in row) for row in rows.tolist()]
-
-    def drawn_box(i: int) -> Optional[Tuple[int, int, int, int]]:
-        y0, y1, x0, x1 = box_list[i]
-        return None if y1 == y0 or x1 == x0 else (y0, y1, x0, x1)
-
-    def mixed_caption(i: int) -> str:
-        own, other = _name(y_a, i, class_names), _name(y_b, i, class_names)
-        text = f"lam={float(lam[i]):.2f}"
-        if own is None:
-            return text
-        return f"{own} {text}" if drawn_box(i) is None else f"{own}+{other} {text}"
-
-    mixed_tiles = [tile(mixed_u8[i], drawn_box(i), mixed_caption(i)) for i in range(shown)]
     if sources is None:
-        tiles = mixed_tiles
+        tiles = [_tile(tv_utils, display[0][i], box_list[i], captions.mixed[i], style) for i in range(shown)]
         per_row = min(nrow, shown)
     else:
-        sources_u8 = display[1]
-        tiles = []
-        per_row = min(nrow, shown)
-        blank = torch.full_like(mixed_tiles[0], pad_value)
-        for start in range(0, shown, per_row):
-            chunk = range(start, min(start + per_row, shown))
-            fill = [blank] * (per_row - len(chunk))
-            tiles += [
-                tile(sources_u8[i], None, _caption_label(i, y_a, class_names)) for i in chunk
-            ] + fill
-            tiles += [
-                tile(sources_u8[int(index[i])], drawn_box(i), _caption_label(int(index[i]), y_a, class_names))
-                for i in chunk
-            ] + fill
-            tiles += [mixed_tiles[i] for i in chunk] + fill
+        tiles, per_row = _three_rows(
+            tv_utils, display[0], display[1], index, box_list, captions, shown, nrow, style, pad_value
+        )
     return tv_utils.make_grid(torch.stack(tiles), nrow=per_row, padding=padding, pad_value=pad_value)
-
-
-def _caption_label(i: int, labels: Optional[Tensor], class_names: Optional[Sequence[str]]) -> str:
-    name = _name(labels, i, class_names)
-    return f"#{i}" if name is None else f"#{i} y={name}"
 
 
 def save_mixed_grid(

@@ -170,26 +170,24 @@ PER_SAMPLE_CRITERIA = {
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("name", list(PER_SAMPLE_CRITERIA))
 @pytest.mark.parametrize("spatial", [(), (3, 2)])
-def test_constant_per_sample_lam_equals_scalar_path(name, reduction, spatial):
+def test_constant_per_sample_lam_equals_the_mixed_wrapped_loss(name, reduction, spatial):
     pred, y_a, y_b = _batch(9, spatial=spatial)
-    criterion = CutMixCriterion(PER_SAMPLE_CRITERIA[name](reduction))
-    scalar = criterion(pred, (y_a, y_b, 0.3))
-    per_sample = criterion(pred, (y_a, y_b, torch.full((B,), 0.3)))
-    torch.testing.assert_close(per_sample, scalar)
+    module = PER_SAMPLE_CRITERIA[name](reduction)
+    expected = 0.3 * module(pred, y_a) + 0.7 * module(pred, y_b)  # the loss as torch gives it
+    per_sample = CutMixCriterion(module)(pred, (y_a, y_b, torch.full((B,), 0.3)))
+    torch.testing.assert_close(per_sample, expected)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_constant_per_sample_lam_equals_scalar_path_bce_multilabel(reduction):
+def test_constant_per_sample_lam_equals_the_mixed_bce_multilabel(reduction):
     g = _gen(10)
     pred = torch.randn(B, K, generator=g)
     y_a = (torch.rand(B, K, generator=g) > 0.5).float()
     y_b = y_a[torch.randperm(B, generator=g)]
-    criterion = CutMixCriterion(
-        nn.BCEWithLogitsLoss(pos_weight=torch.rand(K, generator=g) + 0.5, reduction=reduction)
-    )
-    scalar = criterion(pred, (y_a, y_b, 0.65))
-    per_sample = criterion(pred, (y_a, y_b, torch.full((B,), 0.65)))
-    torch.testing.assert_close(per_sample, scalar)
+    module = nn.BCEWithLogitsLoss(pos_weight=torch.rand(K, generator=g) + 0.5, reduction=reduction)
+    expected = 0.65 * module(pred, y_a) + 0.35 * module(pred, y_b)
+    per_sample = CutMixCriterion(module)(pred, (y_a, y_b, torch.full((B,), 0.65)))
+    torch.testing.assert_close(per_sample, expected)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -244,7 +242,7 @@ def test_per_sample_lam_is_moved_and_cast():
     lam64 = torch.full((B,), 0.4, dtype=torch.float64)
     out = CutMixCriterion()(pred, (y_a, y_b, lam64))
     assert out.dtype == torch.float32
-    torch.testing.assert_close(out, CutMixCriterion()(pred, (y_a, y_b, 0.4)))
+    torch.testing.assert_close(out, 0.4 * F.cross_entropy(pred, y_a) + 0.6 * F.cross_entropy(pred, y_b))
 
 
 def test_wrapped_module_is_not_modified_and_later_changes_are_followed():
@@ -493,7 +491,7 @@ def test_per_sample_lam_with_module_without_reduction():
 
 def test_per_sample_lam_with_module_that_ignores_reduction():
     class Loss(nn.Module):
-        reduction = "mean"
+        reduction = "sum"
 
         def forward(self, pred, target):
             return F.cross_entropy(pred, target)
@@ -558,9 +556,8 @@ def test_focal_mean_is_not_divided_by_alpha():
 def test_focal_accepts_alpha_sequence():
     pred, y, _ = _batch(42)
     alpha = [0.5, 1.0, 2.0, 1.0, 0.25]
-    torch.testing.assert_close(
-        FocalLoss(alpha=alpha)(pred, y), focal_loss(pred, y, alpha=torch.tensor(alpha))
-    )
+    ref, _ = _focal_ref(pred, y, 2.0, torch.tensor(alpha))
+    torch.testing.assert_close(FocalLoss(alpha=alpha)(pred, y), ref.mean().float())
 
 
 @pytest.mark.parametrize("gamma", [0.5, 2.0])
@@ -672,7 +669,7 @@ def test_focal_module_repr_and_buffer():
 @pytest.mark.parametrize(
     "lam", [0.3, torch.tensor(0.6), "per_sample", None], ids=["float", "0d", "per_sample", "plain"]
 )
-@pytest.mark.parametrize("spatial", [(), (3,)])
+@pytest.mark.parametrize("spatial", [(), (3, 2)])
 def test_soft_targets_cross_entropy_equals_criterion(smoothing, lam, spatial):
     pred, y_a, y_b = _batch(47, spatial=spatial)
     if lam is None:
@@ -725,8 +722,15 @@ def test_soft_targets_dense_multilabel_bce_equals_criterion(lam):
         ((torch.tensor([0, 1]), K), {"dtype": torch.long}, TypeError,
          r"dtype must be a floating-point torch.dtype, got torch.int64"),
         ((torch.zeros(2, K + 1), K), {}, ValueError,
-         rf"target with a floating dtype must be dense label vectors of shape \(B, {K}\), "
-         rf"got shape \(2, {K + 1}\)"),
+         rf"target of shape \(B, K\) holds label vectors and must be real with K = "
+         rf"num_classes = {K}, got a tensor of shape \(2, {K + 1}\)"),
+        ((torch.zeros(2, K - 1, dtype=torch.long), K), {}, ValueError,
+         rf"target of shape \(B, K\) holds label vectors .* got a tensor of shape \(2, {K - 1}\) "
+         r"and dtype torch.int64"),
+        ((torch.zeros(2), K), {}, TypeError,
+         rf"target must hold class indices \(integer dtype\) of shape \(B,\) or \(B, d1, d2, "
+         rf"...\), or label vectors of shape \(B, {K}\), got a tensor of shape \(2,\) and dtype "
+         r"torch.float32"),
         (((torch.tensor([0, 1]), torch.tensor([1, 0]), torch.rand(3)), K), {}, ValueError,
          r"target.lam must have shape \(2,\) to match the batch, got shape \(3,\)"),
         (((torch.tensor([0, 1]), torch.tensor([1, 0])), K), {}, ValueError,
@@ -734,8 +738,7 @@ def test_soft_targets_dense_multilabel_bce_equals_criterion(lam):
         ((torch.tensor(1), K), {}, ValueError,
          r"target must have a batch dimension, got shape \(\)"),
         ((torch.tensor([True, False]), K), {}, TypeError,
-         r"target must hold class indices \(integer dtype\) or dense label vectors "
-         r"\(floating dtype\), got dtype torch.bool"),
+         r"target must hold class indices \(integer dtype\) .* dtype torch.bool"),
     ],
 )
 def test_soft_targets_bad_input(args, kwargs, error, message):
@@ -752,7 +755,8 @@ def test_soft_targets_bad_input(args, kwargs, error, message):
 @given(
     b=st.integers(1, 5),
     k=st.integers(1, 4),
-    spatial=st.lists(st.integers(1, 3), max_size=2).map(tuple),
+    # No spatial dims or two (a mask): a 2-D integer target is a (B, K) label vector.
+    spatial=st.just(()) | st.tuples(st.integers(1, 3), st.integers(1, 3)),
     lam=st.floats(0.0, 1.0),
     smoothing=st.sampled_from([0.0, 0.2]),
     weighted=st.booleans(),
@@ -783,3 +787,107 @@ def test_mixed_target_label_out_of_range_names_the_argument(part):
     target = (bad, good, 0.5) if part == "y_a" else (good, bad, 0.5)
     with pytest.raises(ValueError, match=rf"target\.{part} must hold class indices in \[0, 3\) or ignore_index=-100, got 5"):
         CutMixCriterion()(logits, target)
+
+
+# --------------------------------------------------------------------------------------------
+# Integer label vectors, losses that do not take class indices, any integer dtype
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [lambda y: y, lambda y: F.one_hot(y, K), lambda y: F.one_hot(y, K).to(torch.uint8),
+     lambda y: F.one_hot(y, K).float(), lambda y: F.one_hot(y, K).bool()],
+    ids=["indices", "one_hot_int64", "one_hot_uint8", "one_hot_float", "one_hot_bool"],
+)
+def test_soft_targets_equal_torchvision_v2_cutmix_labels(encode):
+    v2 = pytest.importorskip("torchvision.transforms.v2")
+    b = 8
+    # Image i is filled with i + 1: each mixed pixel says which image it came from.
+    images = torch.arange(1, b + 1, dtype=torch.float32).view(b, 1, 1, 1).expand(b, 3, 16, 16).clone()
+    y = torch.randint(0, K, (b,), generator=_gen(60))
+    torch.manual_seed(60)
+    mixed, want = v2.CutMix(num_classes=K)(images, y)
+    lam = (mixed == images).float().mean(dim=(1, 2, 3))  # the share of its own pixels
+    pasted = torch.where(mixed != images, mixed, 0).amax(dim=(1, 2, 3))  # 0: nothing pasted
+    partner = torch.where(pasted > 0, pasted, images[:, 0, 0, 0]).long() - 1
+    labels = encode(y)
+    got = soft_targets((labels, labels[partner], lam), K)
+    torch.testing.assert_close(got, want)
+
+
+def test_integer_multi_hot_vectors_equal_float_ones():
+    g = _gen(61)
+    y_a = (torch.rand(B, K, generator=g) > 0.5).to(torch.uint8)  # as a uint8 collate keeps them
+    y_b = y_a.flip(0)
+    lam = torch.rand(B, generator=g)
+    got = soft_targets((y_a, y_b, lam), K)
+    assert got.shape == (B, K) and got.dtype == torch.float32
+    torch.testing.assert_close(got, soft_targets((y_a.float(), y_b.float(), lam), K))
+    torch.testing.assert_close(got, lam[:, None] * y_a + (1 - lam[:, None]) * y_b)
+
+
+class _OrdinalLoss(nn.Module):
+    """K ranks from K - 1 logits (CORAL-style): labels in [0, K) do not index the logits."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, pred, target):
+        levels = (target[:, None] > torch.arange(pred.shape[1])).float()
+        loss = F.binary_cross_entropy_with_logits(pred, levels, reduction="none").sum(1)
+        return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[self.reduction]
+
+
+def test_loss_without_class_indices_is_not_range_checked():
+    g = _gen(62)
+    pred = torch.randn(B, K - 1, generator=g)
+    y_a = torch.tensor([0, 1, 2, 3, 4, 4])  # 4 == pred.shape[1]: a rank, not an index
+    y_b = y_a.flip(0)
+    loss = _OrdinalLoss()
+    out = CutMixCriterion(loss)(pred, (y_a, y_b, 0.3))
+    torch.testing.assert_close(out, 0.3 * loss(pred, y_a) + 0.7 * loss(pred, y_b))
+    torch.testing.assert_close(CutMixCriterion(loss)(pred, y_a), loss(pred, y_a))
+
+
+def test_per_sample_lam_with_a_mean_the_wrapper_cannot_know():
+    g = _gen(63)
+    pred = torch.randn(B, K - 1, generator=g)
+    y_a = torch.randint(0, K, (B,), generator=g)
+    lam = torch.rand(B, generator=g)
+    with pytest.raises(TypeError, match=r"a per-sample lam of shape \(B,\) cannot be mixed into "
+                       r"the reduction='mean' of _OrdinalLoss: how it weights its mean is unknown"):
+        CutMixCriterion(_OrdinalLoss())(pred, (y_a, y_a.flip(0), lam))
+    # With reduction="sum" there is nothing to know.
+    ref = _OrdinalLoss("none")
+    want = (lam * ref(pred, y_a) + (1 - lam) * ref(pred, y_a.flip(0))).sum()
+    torch.testing.assert_close(CutMixCriterion(_OrdinalLoss("sum"))(pred, (y_a, y_a.flip(0), lam)), want)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64])
+def test_focal_accepts_any_integer_dtype(dtype):
+    pred, y, _ = _batch(64, spatial=(4, 3))  # a (B, 4, 3) segmentation mask
+    y[0, 0, 0] = 4
+    for ignore_index in (-100, 4):
+        want = F.cross_entropy(pred, y, ignore_index=ignore_index)
+        got = FocalLoss(gamma=0.0, ignore_index=ignore_index)(pred, y.to(dtype))
+        torch.testing.assert_close(got, want)
+    _, y_b, _ = _batch(65, spatial=(4, 3))
+    mixed = CutMixCriterion(FocalLoss(gamma=0.0))(pred, (y.to(dtype), y_b.to(dtype), torch.rand(B)))
+    assert torch.isfinite(mixed)
+
+
+def test_focal_forward_does_not_recheck_constructor_arguments(monkeypatch):
+    from cutmix_collate import losses
+
+    module = FocalLoss(gamma=1.0, alpha=[1.0] * K)
+    pred, y, _ = _batch(66)
+    want = module(pred, y)
+
+    def fail(*args):
+        raise AssertionError("checked again")
+
+    for name in ("_check_gamma", "_check_alpha_weights", "_check_ignore_index", "check_choice"):
+        monkeypatch.setattr(losses, name, fail)
+    torch.testing.assert_close(module(pred, y), want)

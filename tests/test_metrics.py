@@ -111,12 +111,12 @@ def ref_epoch(batches, num_classes, average):
     y_true, y_pred, w = np.concatenate(ys), np.concatenate(preds), np.concatenate(ws)
     return {
         "accuracy": accuracy_score(y_true, y_pred, sample_weight=w),
-        "f1_epoch": f1_score(y_true, y_pred, sample_weight=w, average=average, zero_division=0),
+        "f1": f1_score(y_true, y_pred, sample_weight=w, average=average, zero_division=0),
         "per_class": f1_score(
             y_true, y_pred, sample_weight=w, average=None, zero_division=0,
             labels=np.arange(num_classes),
         ),
-        "f1": float(np.mean([ref_f1(lg, tg, num_classes, average) for lg, tg in batches])),
+        "f1_batch_mean": float(np.mean([ref_f1(lg, tg, num_classes, average) for lg, tg in batches])),
     }
 
 
@@ -216,8 +216,8 @@ def test_class_present_only_with_weight_zero_counts_in_macro():
     tracker = MixedMetrics(3)
     tracker.update(pred, target)
     tracker.update(pred, torch.tensor([0, 0]))
-    assert tracker.compute()["f1_epoch"] == pytest.approx(0.5, **APPROX)
-    assert tracker.compute()["f1"] == pytest.approx(0.75, **APPROX)  # mean of 1/2 and 1
+    assert tracker.compute()["f1"] == pytest.approx(0.5, **APPROX)
+    assert tracker.compute()["f1_batch_mean"] == pytest.approx(0.75, **APPROX)  # mean of 1/2 and 1
 
 
 def test_scalar_lam_is_not_a_constant_per_sample_lam():
@@ -232,12 +232,11 @@ def test_scalar_lam_is_not_a_constant_per_sample_lam():
     assert abs(float(scalar) - float(per_sample)) > 1e-6
 
 
-def test_tensor0d_lam_equals_float_lam_and_plain_equals_lam_one():
+def test_tensor0d_lam_and_lam_one_match_sklearn():
     logits, (y_a, y_b, _) = make_batch(15, 20, 5, "scalar")
     lam = 0.375  # exact in float32
-    a = mixed_f1(logits, (y_a, y_b, lam), 5)
-    b = mixed_f1(logits, [y_a, y_b, torch.tensor(lam)], 5)
-    assert float(a) == pytest.approx(float(b), **APPROX)
+    want = ref_f1(logits, (y_a, y_b, lam), 5, "macro")
+    assert float(mixed_f1(logits, [y_a, y_b, torch.tensor(lam)], 5)) == pytest.approx(want, **APPROX)
     plain = f1_score(y_a.numpy(), logits.argmax(1).numpy(), average="macro", zero_division=0)
     assert float(mixed_f1(logits, (y_a, y_b, 1.0), 5)) == pytest.approx(plain, **APPROX)
     assert float(mixed_f1(logits, y_a, 5)) == pytest.approx(plain, **APPROX)
@@ -368,13 +367,33 @@ def test_mixed_metrics_matches_sklearn(average):
     want = ref_epoch(batches, num_classes, average)
     sizes = np.array([len(lg) for lg, _ in batches], dtype=np.float64)
     loss_values = np.array([float(loss) for loss in losses])
-    assert set(got) == {"accuracy", "f1", "f1_epoch", "loss"}
+    assert set(got) == {"accuracy", "f1_batch_mean", "f1", "loss"}
     assert all(type(v) is float for v in got.values())
     assert got["accuracy"] == pytest.approx(want["accuracy"], **APPROX)
-    assert got["f1_epoch"] == pytest.approx(want["f1_epoch"], **APPROX)
     assert got["f1"] == pytest.approx(want["f1"], **APPROX)
+    assert got["f1_batch_mean"] == pytest.approx(want["f1_batch_mean"], **APPROX)
     assert got["loss"] == pytest.approx(float((loss_values * sizes).sum() / sizes.sum()), **APPROX)
     np.testing.assert_allclose(tracker.per_class_f1().numpy(), want["per_class"], rtol=1e-9, atol=1e-12)
+
+
+def test_eval_script_f1_is_sklearn_f1_of_all_predictions():
+    # The eval-script pattern: plain labels in batches of unequal size. "f1" is what
+    # f1_score gives for all of the predictions at once; the batch mean is something else.
+    gen = torch.Generator().manual_seed(42)
+    tracker = MixedMetrics(10)
+    ys, preds = [], []
+    for size in (64, 64, 64, 7):
+        logits = torch.randn(size, 10, generator=gen)
+        y = torch.randint(0, 10, (size,), generator=gen)
+        tracker.update(logits, y)
+        ys.append(y.numpy())
+        preds.append(logits.argmax(1).numpy())
+    got = tracker.compute()
+    y_true, y_pred = np.concatenate(ys), np.concatenate(preds)
+    assert got["f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"), **APPROX)
+    assert got["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), **APPROX)
+    assert abs(got["f1_batch_mean"] - got["f1"]) > 1e-3
+    assert "f1_epoch" not in got
 
 
 def test_mixed_metrics_class_predictions_and_absent_classes():
@@ -392,8 +411,8 @@ def test_mixed_metrics_class_predictions_and_absent_classes():
         tracker.update(pred, target)
     got = tracker.compute()
     want = ref_epoch(batches, num_classes, "macro")
-    assert got["f1_epoch"] == pytest.approx(want["f1_epoch"], **APPROX)
     assert got["f1"] == pytest.approx(want["f1"], **APPROX)
+    assert got["f1_batch_mean"] == pytest.approx(want["f1_batch_mean"], **APPROX)
     assert got["accuracy"] == pytest.approx(want["accuracy"], **APPROX)
 
 
@@ -403,8 +422,8 @@ def test_mixed_metrics_single_batch_equals_helpers_reference():
     tracker.update(logits, target)
     got = tracker.compute()
     # One per-sample batch: per-batch F1 and epoch F1 are both sklearn's weighted F1.
+    assert got["f1_batch_mean"] == pytest.approx(ref_f1(logits, target, 7, "macro"), **APPROX)
     assert got["f1"] == pytest.approx(ref_f1(logits, target, 7, "macro"), **APPROX)
-    assert got["f1_epoch"] == pytest.approx(ref_f1(logits, target, 7, "macro"), **APPROX)
     assert got["accuracy"] == pytest.approx(ref_accuracy(logits, target), **APPROX)
 
 
@@ -419,7 +438,7 @@ def test_mixed_metrics_loss_absent_or_partial():
     tracker.update(*batches[1])  # no loss: left out
     tracker.update(*batches[2], loss=torch.tensor(0.5, requires_grad=True) * 2)  # 32 samples
     assert tracker.compute()["loss"] == pytest.approx((2.0 * 16 + 1.0 * 32) / 48, **APPROX)
-    assert not tracker._state.requires_grad
+    assert not any(t.requires_grad for t in tracker._state.values())
 
 
 def test_mixed_metrics_reset_and_compute_cache():
@@ -430,7 +449,7 @@ def test_mixed_metrics_reset_and_compute_cache():
     assert tracker.compute() == first  # compute() is repeatable
     tracker.update(*batches[1])  # update after compute() is taken into account
     want = ref_epoch(batches[:2], 9, "macro")
-    assert tracker.compute()["f1_epoch"] == pytest.approx(want["f1_epoch"], **APPROX)
+    assert tracker.compute()["f1"] == pytest.approx(want["f1"], **APPROX)
     tracker.reset()
     assert tracker.device is None
     with pytest.raises(RuntimeError, match=r"compute\(\) was called before any update\(\)"):
@@ -438,7 +457,7 @@ def test_mixed_metrics_reset_and_compute_cache():
     for logits, target in batches[2:]:
         tracker.update(logits, target)
     want = ref_epoch(batches[2:], 9, "macro")
-    assert tracker.compute()["f1_epoch"] == pytest.approx(want["f1_epoch"], **APPROX)
+    assert tracker.compute()["f1"] == pytest.approx(want["f1"], **APPROX)
     assert tracker.compute()["accuracy"] == pytest.approx(want["accuracy"], **APPROX)
 
 
@@ -455,10 +474,10 @@ def test_mixed_metrics_failed_update_leaves_state_unchanged():
         tracker.update(logits, (y_a, y_b, lam), loss="1.0")
     got = tracker.compute()
     want = ref_epoch(batches[:1], 9, "macro")
-    assert got["f1_epoch"] == pytest.approx(want["f1_epoch"], **APPROX)
+    assert got["f1"] == pytest.approx(want["f1"], **APPROX)
     assert got["accuracy"] == pytest.approx(want["accuracy"], **APPROX)
     assert "loss" not in got
-    assert repr(tracker) == "MixedMetrics(num_classes=9, average='macro', batches=1, samples=16)"
+    assert repr(tracker) == "MixedMetrics(num_classes=9, average='macro')"
 
 
 def test_mixed_metrics_rejects_another_device():
@@ -531,7 +550,7 @@ def test_lazy_path_reads_nothing_and_matches_sklearn(lazy_checks, mode):
     assert 0.0 <= float(acc) <= 1.0
     got = tracker.compute()
     want = ref_epoch(batches, num_classes, "weighted")
-    for key in ("accuracy", "f1", "f1_epoch"):
+    for key in ("accuracy", "f1_batch_mean", "f1"):
         assert got[key] == pytest.approx(want[key], **APPROX)
 
 

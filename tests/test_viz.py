@@ -117,8 +117,12 @@ def test_three_row_layout_sources_partners_mixed():
                                         generator=torch.Generator().manual_seed(4))
     grid = mixed_grid(mixed, target, boxes, sources=images, nrow=B, scale=SCALE, padding=0,
                       box_color=MAGENTA, box_width=1)
-    tiles = _tiles(grid, rows=3, cols=B)
-    src_tiles, partner_tiles, mixed_tiles = tiles[:B], tiles[B:2 * B], tiles[2 * B:]
+    tiles = _tiles(grid, rows=3, cols=B + 1)  # a title tile leads each row
+    titles = tiles[0], tiles[B + 1], tiles[2 * (B + 1)]
+    src_tiles, partner_tiles, mixed_tiles = tiles[1:B + 1], tiles[B + 2:2 * B + 2], tiles[2 * B + 3:]
+    for title in titles:
+        assert (title[:, src_tiles[0].shape[1] - H * SCALE:] == 255).all()  # blank below the title
+    assert len({t.numpy().tobytes() for t in titles}) == 3  # three different titles
     caption = src_tiles[0].shape[1] - H * SCALE
     for i in range(B):
         assert not _magenta(src_tiles[i]).any()
@@ -142,10 +146,10 @@ def test_incomplete_last_group_is_padded_with_blank_tiles():
     mixed, target, boxes = cutmix_batch(images, torch.arange(5), return_boxes=True,
                                         generator=torch.Generator().manual_seed(0))
     grid = mixed_grid(mixed, target, boxes, sources=images, nrow=3, scale=2, padding=0, pad_value=17)
-    tiles = _tiles(grid, rows=6, cols=3)
-    for row in (3, 4, 5):  # second group: two images and one blank tile per row
-        assert (tiles[row * 3 + 2] == 17).all()
-        assert not (tiles[row * 3] == 17).all()
+    tiles = _tiles(grid, rows=6, cols=4)  # a title tile, then 3 images per row
+    for row in (3, 4, 5):  # second group: a title, two images and one blank tile per row
+        assert (tiles[row * 4 + 3] == 17).all()
+        assert not (tiles[row * 4 + 1] == 17).all()
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,19 +198,17 @@ def test_max_images_and_lam_from_target_or_boxes():
                                         generator=torch.Generator().manual_seed(2))
     grid = mixed_grid(mixed, target, boxes, max_images=4, nrow=8, scale=2, padding=0)
     assert grid.shape[2] == 4 * W * 2
-    # Without a target, lam is computed from the boxes: the same captions as a target with that
-    # lam and label vectors (which are not written).
-    soft = torch.eye(10)
-    with_lam = MixedTarget(soft, soft[boxes.index], target.lam)
-    assert torch.equal(mixed_grid(mixed, with_lam, boxes, max_images=4),
-                       mixed_grid(mixed, None, boxes, max_images=4))
-    other_lam = MixedTarget(soft, soft[boxes.index], target.lam * 0.5)
-    assert not torch.equal(mixed_grid(mixed, other_lam, boxes, max_images=4),
-                           mixed_grid(mixed, None, boxes, max_images=4))
-    # A scalar lam and a 0-d tensor lam give the same picture.
-    t1 = MixedTarget(target.y_a, target.y_b, 0.5)
-    t2 = MixedTarget(target.y_a, target.y_b, torch.tensor(0.5))
-    assert torch.equal(mixed_grid(mixed, t1, boxes, max_images=2), mixed_grid(mixed, t2, boxes, max_images=2))
+    # Without a target, lam is the share of each image outside its box.
+    from cutmix_collate.viz import _check_target
+
+    y0, y1, x0, x1 = boxes.boxes.unbind(1)
+    want = 1 - ((y1 - y0) * (x1 - x0)).double() / (H * W)
+    _, _, lam = _check_target(None, boxes.boxes, H, W)
+    torch.testing.assert_close(lam.double(), want)
+    # A float and a 0-d tensor lam are one lam per image; label vectors are not written.
+    for lam in (0.5, torch.tensor(0.5)):
+        y_a, y_b, got = _check_target(MixedTarget(torch.eye(10), torch.eye(10), lam), boxes.boxes, H, W)
+        assert y_a is None and y_b is None and got.tolist() == [0.5] * 10
 
 
 def test_soft_labels_and_class_names_are_accepted():
@@ -263,8 +265,9 @@ def _ok():
         (dict(boxes=MixBoxes(torch.tensor([[2, 1, 0, 1]] * B), torch.arange(B))), ValueError, r"boxes.boxes rows must be"),
         (dict(boxes=MixBoxes(torch.zeros(B, 4, dtype=torch.long), torch.arange(B) + 1)), ValueError, r"boxes.index must hold indices in \[0, 6\)"),
         (dict(target=torch.zeros(B)), TypeError, r"target must be a MixedTarget"),
-        (dict(target=MixedTarget(torch.arange(B), torch.arange(B), "0.5")), TypeError, r"target.lam must be a float"),
-        (dict(target=MixedTarget(torch.arange(B), torch.arange(B), torch.ones(B + 1))), ValueError, r"target.lam must be a float or a tensor of shape \(6,\)"),
+        (dict(target=MixedTarget(torch.arange(B), torch.arange(B), "0.5")), TypeError, r"target.lam must be a number or a tensor, got '0.5' \(str\)"),
+        (dict(target=MixedTarget(torch.arange(B), torch.arange(B), torch.ones(B + 1))), ValueError, r"target.lam must have shape \(6,\) to match the batch, got shape \(7,\)"),
+        (dict(target=(torch.arange(B), torch.arange(B))), ValueError, r"target must be a tensor or a mixed target \(y_a, y_b, lam\) of length 3"),
         (dict(target=MixedTarget(torch.arange(B), torch.arange(B), 1.5)), ValueError, r"target.lam must be in \[0, 1\]"),
         (dict(sources=torch.zeros(B, 1, H, W + 1)), ValueError, r"sources must have the shape of images"),
         (dict(sources=torch.zeros(B, 1, H, W, dtype=torch.uint8)), ValueError, r"sources and images must both be uint8"),
@@ -294,4 +297,28 @@ def test_missing_torchvision_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", None)
     monkeypatch.setitem(sys.modules, "torchvision.utils", None)
     with pytest.raises(ImportError, match=r'pip install "cutmix_collate\[vision\]"'):
+        mixed_grid(mixed, target, boxes)
+
+
+def test_captions_mark_an_image_that_is_its_own_partner():
+    from cutmix_collate.viz import _captions
+
+    y_a = torch.tensor([3, 4, 5, 6])
+    index = torch.tensor([0, 2, 1, 3])  # 0 and 3 are their own partners; 3 was not mixed
+    boxes = [(0, 2, 0, 2), (1, 3, 1, 3), (0, 1, 0, 1), None]
+    lam = torch.tensor([0.5, 0.25, 0.875, 1.0], dtype=torch.float64)
+    got = _captions(y_a, y_a[index], lam, index, boxes, ["a", "b", "c", "d", "e", "f", "g"])
+    assert got.sources == ["#0 y=d", "#1 y=e", "#2 y=f", "#3 y=g"]
+    assert got.partners == ["#0 y=d (self)", "#2 y=f", "#1 y=e", "#3 y=g (self)"]
+    assert got.mixed == ["d+self lam=0.50", "e+f lam=0.25", "f+e lam=0.88", "g lam=1.00"]
+    unlabelled = _captions(None, None, lam, index, boxes, None)
+    assert unlabelled.partners[0] == "#0 (self)"
+    assert unlabelled.mixed == ["self lam=0.50", "lam=0.25", "lam=0.88", "lam=1.00"]
+
+
+def test_missing_torchvision_names_the_install_from_a_clone(monkeypatch):
+    images, mixed, target, boxes = _ok()
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    monkeypatch.setitem(sys.modules, "torchvision.utils", None)
+    with pytest.raises(ImportError, match=r'from a clone, pip install -e "\.\[vision\]"'):
         mixed_grid(mixed, target, boxes)
