@@ -386,21 +386,24 @@ def _mix(images: List[Tensor], params: MixParams, dtype: torch.dtype) -> Tensor:
         images = [image.to(dtype) for image in images]
     if images[0].requires_grad and torch.is_grad_enabled():  # out= is not differentiable
         batch = torch.stack(images)
-        return blend_images(batch, params) if params.kind == "mixup" else paste_boxes(batch.clone(), batch, params)
-    if params.kind == "mixup":
-        out = _stack(images, dtype)
-        return blend_images(out, params, out=out)
+        if params.kind == "cutmix":
+            return paste_boxes(batch.clone(), batch, params)
+        return blend_images(batch, params) if params.mixed else batch
+    if params.kind == "mixup" and params.mixed:
+        return blend_images(images, params, out=_stack(images, dtype, fill=False))
     return paste_boxes(_stack(images, dtype), images, params)
 
 
-def _stack(images: List[Tensor], dtype: torch.dtype) -> Tensor:
+def _stack(images: List[Tensor], dtype: torch.dtype, fill: bool = True) -> Tensor:
     """``torch.stack`` into shared memory inside a worker, as ``default_collate`` does."""
     first = images[0]
     shape = (len(images),) + tuple(first.shape)
     if get_worker_info() is None or first.device.type != "cpu":
-        return torch.stack(images)
-    storage = torch.UntypedStorage._new_shared(first.numel() * len(images) * first.element_size())
-    return torch.stack(images, out=torch.empty(0, dtype=dtype).set_(storage, 0, shape))
+        out = torch.empty(shape, dtype=dtype, device=first.device)
+    else:
+        storage = torch.UntypedStorage._new_shared(first.numel() * len(images) * first.element_size())
+        out = torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+    return torch.stack(images, out=out) if fill else out
 
 
 def _mix_labels(labels: List[Any], params: MixParams) -> MixedTarget:

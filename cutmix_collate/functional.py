@@ -347,17 +347,23 @@ def paste_boxes(out: Tensor, partners: Union[Tensor, Sequence[Tensor]], params: 
     return out
 
 
-def blend_images(images: Tensor, params: MixParams, out: Optional[Tensor] = None) -> Tensor:
+def blend_images(images: Union[Tensor, Sequence[Tensor]], params: MixParams, out: Optional[Tensor] = None) -> Tensor:
     """The one function that writes MixUp pixels: ``lam * x[i] + (1 - lam) * x[index[i]]``.
 
     Args:
-        images: Floating batch ``(B, ...)``.
-        params: From :func:`draw_params` (``kind="mixup"``).
+        images: Floating batch ``(B, ...)``, or a list of ``B`` samples (the collator's; needs ``out``).
+        params: From :func:`draw_params` (``kind="mixup"``), mixed.
         out: Where to write (a new tensor when ``None``, differentiable); must not be ``images``.
     """
-    if not params.mixed:
-        return images.clone() if out is None else out.copy_(images)
     weight = params.lam
+    if not isinstance(images, Tensor):
+        # One lerp per sample straight into out: no batch-sized temporary, whose first-touch page
+        # faults cost +42 ms per 64x3x224x224 float32 batch in the calltime benchmark (88.6 ms
+        # against 46.5 ms for default_collate, realistic data); per sample it is within noise.
+        weights = weight.tolist() if isinstance(weight, Tensor) else [weight] * len(images)
+        for i, (j, lam) in enumerate(zip(params.index.tolist(), weights)):
+            torch.lerp(images[j], images[i], lam, out=out[i])
+        return out
     if isinstance(weight, Tensor):
         weight = weight.to(images.dtype).view((-1,) + (1,) * (images.dim() - 1))
     # lerp(partner, x, lam) = partner + lam * (x - partner) = lam * x + (1 - lam) * partner
@@ -450,7 +456,7 @@ def mixup_batch(images: Tensor, labels: Tensor, *, alpha: float = 1.0, prob: flo
         raise ValueError(f"inplace=True cannot convert {images.dtype} images to out_dtype={dtype}")
     params = _draw(batch_size, height, width, alpha, prob, mode, "mixup", check_generator(generator),
                    images.device)
-    out = blend_images(images.to(dtype), params)
+    out = blend_images(images.to(dtype), params) if params.mixed else images.to(dtype, copy=True)
     if inplace:
         out = images.copy_(out)
     return out, mix_labels(labels, params)

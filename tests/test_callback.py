@@ -165,12 +165,7 @@ class TestCutMixCallbackTraining:
             _check_mixed(batch, "elem")
         assert math.isfinite(float(trainer.callback_metrics["loss"]))
 
-    @pytest.mark.parametrize("mode", [
-        pytest.param("batch", marks=pytest.mark.xfail(
-            strict=False, raises=RuntimeError,
-            reason="needs core redesign: cutmix_batch on images requiring grad")),
-        "elem",
-    ])
+    @pytest.mark.parametrize("mode", ["batch", "elem"])
     def test_images_that_require_grad_pass_the_gradient(self, tmp_path, mode):
         class Augmented(Recorder):  # a learnable on-device step before the callback
             def __init__(self):
@@ -398,8 +393,6 @@ class TestCutMixCallbackDDP:
         assert not ids[0] & ids[2], "the ranks saw the same samples"
         assert ddp_run[0]["pictures"] == [0, 1] and ddp_run[1]["pictures"] == []
 
-    @pytest.mark.xfail(strict=False, raises=AssertionError,
-                       reason="needs core redesign: rank-distinct draws with equal seeds")
     def test_ranks_with_equal_seeds_draw_different_boxes(self, ddp_run):
         draws = [_check_mixed(record["batches"][0][2], "batch") for record in ddp_run]
         assert draws[0] != draws[1]
