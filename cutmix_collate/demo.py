@@ -497,7 +497,7 @@ def _summary(results: Dict[str, List[Dict[str, Any]]], n_test: int) -> Dict[str,
     n_seeds = len(results["baseline"])
     scores = {key: {run: _stats([seed["final"][key] for seed in results[run]]) for run in RUNS}
               for key, _ in _TABLE}
-    ahead, clauses, small = {}, [], False
+    ahead, clauses = {}, []
     for key, name in _ACCURACIES:
         base, cut = scores[key]["baseline"], scores[key]["cutmix"]
         delta = cut["mean"] - base["mean"]
@@ -508,20 +508,24 @@ def _summary(results: Dict[str, List[Dict[str, Any]]], n_test: int) -> Dict[str,
             continue
         ahead[key] = "cutmix" if delta > 0 else "baseline"
         clause = (f"on {name} images {'CutMix' if delta > 0 else 'the baseline'} is ahead by "
-                  f"{abs(delta) * 100:.2f} points ({images:.{1 if n_seeds > 1 else 0}f} of {n_test} test images)")
+                  f"{abs(delta) * 100:.2f} points ({images:.{1 if n_seeds > 1 else 0}f} of {n_test} test images")
         if n_seeds > 1 and abs(delta) <= max(base["std"], cut["std"]):
             clause += ", within the spread across seeds"
-        small = small or (n_seeds == 1 and images <= max(3, round(0.01 * n_test)))
-        clauses.append(clause)
+        elif n_seeds == 1 and images <= max(3, round(0.01 * n_test)):
+            clause += ", too few to call from one run: try --seeds 0 1 2"
+        clauses.append(clause + ")")
     of_seeds = f" (mean of {n_seeds} seeds)" if n_seeds > 1 else ""
     verdict = f"After {results['baseline'][0]['final']['epoch']} epochs{of_seeds}: " + "; ".join(clauses) + "."
-    if small:
-        verdict += " A gap of a few test images is too small to call from one run (try --seeds 0 1 2)."
     ece = {run: scores["test_ece"][run]["mean"] for run in RUNS}
-    verdict += (" Calibration error on clean images (ECE, 15 bins; lower is better): " + ", ".join(
-        f"{run} {ece[run]:.3f} (mean confidence {scores['test_confidence'][run]['mean']:.3f} at accuracy "
-        f"{scores['test_accuracy'][run]['mean']:.3f})" for run in RUNS)
-        + f"; the {min(RUNS, key=ece.get)} run's confidence matches its accuracy more closely.")
+    parts = []
+    for run in RUNS:
+        confidence, accuracy = scores["test_confidence"][run]["mean"], scores["test_accuracy"][run]["mean"]
+        parts.append(f"{run} {ece[run]:.3f} ({'under' if confidence < accuracy else 'over'}-confident: mean "
+                     f"confidence {confidence:.3f} at accuracy {accuracy:.3f})")
+    closer = (f"the {min(RUNS, key=ece.get)} run's confidence matches its accuracy more closely"
+              if round(ece["baseline"], 3) != round(ece["cutmix"], 3) else "the two runs are equally calibrated (to 3 decimals)")
+    verdict += (" Calibration error on clean images (ECE, 15 bins; lower is better): " + ", ".join(parts)
+                + f"; {closer}.")
     return {"test_images": n_test, "seeds": [seed["seed"] for seed in results["baseline"]],
             "scores": scores, "ahead": ahead, "verdict": verdict}
 
@@ -604,9 +608,9 @@ def _plot_robustness(summary: Dict[str, Any], path: str) -> None:
             ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
         ax.set_xticks(range(len(keys)), [label for _, label in keys], fontsize=9)
         ax.grid(alpha=0.3, axis="y")
-    acc_ax.set_ylim(0, 1.1)
+    acc_ax.set_ylim(0, 1.2)
     acc_ax.set_ylabel("test accuracy")
-    acc_ax.legend(fontsize=8, loc="lower left")
+    acc_ax.legend(fontsize=8, loc="upper right", ncol=2)
     ece_ax.set_ylabel("expected calibration error (15 bins)")
     ece_ax.set_ylim(0, max(0.05, 1.3 * max(summary["scores"]["test_ece"][run]["max"] for run in RUNS)))
     seeds = summary["seeds"]
@@ -629,7 +633,7 @@ def _plot_occlusions(data: _Data, copies: Dict[str, Tensor], boxes: Tensor, part
     with torch.no_grad():
         for name, images in shown.items():
             predictions[name] = {run: model.eval()(images.to(device)).argmax(1).tolist() for run, model in models.items()}
-    figure = _figure(1.45 * n, 5.6)
+    figure = _figure(1.45 * n, 6)
     axes = figure.subplots(3, n, squeeze=False)
     for row, (name, images) in enumerate(shown.items()):
         axes[row][0].set_ylabel(name, fontsize=11)
