@@ -263,8 +263,10 @@ def load_folder_data(path: str, image_size: int, parser: argparse.ArgumentParser
                  f"ImageFolder({path!r})", images.mean((0, 2, 3)))
 
 
-def occlude(images: Tensor, labels: Tensor, *, area: float = OCCLUSION_AREA,
-            fill: Union[float, Tensor] = 0.0, seed: int = OCCLUSION_SEED) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+def occlude(
+    images: Tensor, labels: Tensor, *, area: float = OCCLUSION_AREA, fill: Union[float, Tensor] = 0.0,
+    seed: int = OCCLUSION_SEED,
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Two occluded copies of a set of test images, to score robustness to occlusion.
 
     Each image gets one box covering ``area`` of it (sides ``round(sqrt(area) * H)`` and
@@ -395,8 +397,10 @@ def _evaluate(model: nn.Module, images: Tensor, labels: Tensor, loss_fn: nn.Modu
     return {key: result[key] for key in ("loss", "accuracy", "f1", "ece", "confidence")}
 
 
-def _train_run(run: str, data: _Data, train_set: Dataset, args: argparse.Namespace, seed: int,
-               device: torch.device, world: int, log: Callable[..., None]) -> Tuple[nn.Module, List[Dict[str, float]]]:
+def _train_run(
+    run: str, data: _Data, train_set: Dataset, args: argparse.Namespace, seed: int, device: torch.device,
+    world: int, log: Callable[..., None],
+) -> Tuple[nn.Module, List[Dict[str, float]]]:
     """Train one run for one seed; return the trained model and its per-epoch rows."""
     from tqdm import tqdm
 
@@ -522,8 +526,9 @@ def _summary(results: Dict[str, List[Dict[str, Any]]], n_test: int) -> Dict[str,
         confidence, accuracy = scores["test_confidence"][run]["mean"], scores["test_accuracy"][run]["mean"]
         parts.append(f"{run} {ece[run]:.3f} ({'under' if confidence < accuracy else 'over'}-confident: mean "
                      f"confidence {confidence:.3f} at accuracy {accuracy:.3f})")
-    closer = (f"the {min(RUNS, key=ece.get)} run's confidence matches its accuracy more closely"
-              if round(ece["baseline"], 3) != round(ece["cutmix"], 3) else "the two runs are equally calibrated (to 3 decimals)")
+    closer = "the two runs are equally calibrated (to 3 decimals)"
+    if round(ece["baseline"], 3) != round(ece["cutmix"], 3):
+        closer = f"the {min(RUNS, key=ece.get)} run's confidence matches its accuracy more closely"
     verdict += (" Calibration error on clean images (ECE, 15 bins; lower is better): " + ", ".join(parts)
                 + f"; {closer}.")
     return {"test_images": n_test, "seeds": [seed["seed"] for seed in results["baseline"]],
@@ -596,7 +601,8 @@ def _plot_robustness(summary: Dict[str, Any], path: str) -> None:
     """Bars: clean, occluded and pasted test accuracy, and the calibration error, of both runs."""
     figure = _figure(11, 4)
     acc_ax, ece_ax = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
-    groups = (("test_accuracy", "clean"), ("occluded_accuracy", f"occluded\n({OCCLUSION_AREA:.0%} box set to the mean)"),
+    groups = (("test_accuracy", "clean"),
+              ("occluded_accuracy", f"occluded\n({OCCLUSION_AREA:.0%} box set to the mean)"),
               ("pasted_accuracy", f"pasted\n({OCCLUSION_AREA:.0%} box from another class)"))
     for ax, keys in ((acc_ax, groups), (ece_ax, (("test_ece", "clean"),))):
         for i, run in enumerate(RUNS):
@@ -613,10 +619,10 @@ def _plot_robustness(summary: Dict[str, Any], path: str) -> None:
     acc_ax.legend(fontsize=8, loc="upper right", ncol=2)
     ece_ax.set_ylabel("expected calibration error (15 bins)")
     ece_ax.set_ylim(0, max(0.05, 1.3 * max(summary["scores"]["test_ece"][run]["max"] for run in RUNS)))
-    seeds = summary["seeds"]
+    seeds = " ".join(map(str, summary["seeds"]))
+    which = f"mean of seeds {seeds}, whiskers: min-max" if len(summary["seeds"]) > 1 else f"seed {seeds}"
     figure.suptitle(f"Held-out split ({summary['test_images']} images): accuracy, higher is better; calibration "
-                    f"error, lower is better ({'mean of seeds ' + ' '.join(map(str, seeds)) + ', whiskers: min-max' if len(seeds) > 1 else f'seed {seeds[0]}'})",
-                    fontsize=10)
+                    f"error, lower is better ({which})", fontsize=10)
     figure.tight_layout()
     figure.savefig(path)
 
@@ -632,7 +638,8 @@ def _plot_occlusions(data: _Data, copies: Dict[str, Tensor], boxes: Tensor, part
     predictions = {}
     with torch.no_grad():
         for name, images in shown.items():
-            predictions[name] = {run: model.eval()(images.to(device)).argmax(1).tolist() for run, model in models.items()}
+            predictions[name] = {run: model.eval()(images.to(device)).argmax(1).tolist()
+                                 for run, model in models.items()}
     figure = _figure(1.45 * n, 6)
     axes = figure.subplots(3, n, squeeze=False)
     for row, (name, images) in enumerate(shown.items()):
@@ -645,7 +652,7 @@ def _plot_occlusions(data: _Data, copies: Dict[str, Tensor], boxes: Tensor, part
             ax.set_yticks([])
             if name != "clean":
                 y0, y1, x0, x1 = boxes[i].tolist()
-                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="red", lw=1.2))
+                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="red"))
             title = f"label {data.classes[int(data.test_labels[i])]}"
             if name == "pasted":
                 title += f"\nbox from a {data.classes[int(data.test_labels[partners[i]])]}"
@@ -724,7 +731,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except ImportError:
             parser.error(f'the demo needs {module}: pip install "cutmix_collate[demo]"')
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if args.device == "cuda" else torch.device("cpu")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cuda", local_rank) if args.device == "cuda" else torch.device("cpu")
     args.threads = args.threads or max(1, (os.cpu_count() or 1) // world - args.workers)
     torch.set_num_threads(args.threads)
 
@@ -757,10 +765,11 @@ def _run(args: argparse.Namespace, data: _Data, train_set: Dataset, device: torc
     log(f"CutMix: alpha={args.alpha} prob={args.prob} mode={args.mode}; loss={args.loss}; "
         f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, {args.workers} workers, "
         f"{args.threads} threads, device {args.device}, seeds {' '.join(map(str, args.seeds))}"
-        + (f"; {world} processes (DistributedDataParallel, batch {args.batch_size} per process)" if world > 1 else ""))
+        + (f"; {world} processes (DistributedDataParallel, batch {args.batch_size} each)" if world > 1 else ""))
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
-        picture = _save_mixed_batch(data, train_set, args, args.seeds[0], os.path.join(args.out, "mixed_batch.png"))
+        picture = _save_mixed_batch(data, train_set, args, args.seeds[0],
+                                    os.path.join(args.out, "mixed_batch.png"))
     occluded, pasted, boxes, partners = occlude(data.test_images, data.test_labels, fill=data.fill)
     copies = {"occluded": occluded, "pasted": pasted}
 
@@ -793,7 +802,8 @@ def _run(args: argparse.Namespace, data: _Data, train_set: Dataset, device: torc
     report = {
         "config": vars(args),
         "world_size": world,
-        "data": {"source": data.source, "classes": data.classes, "image_shape": [data.channels, data.size, data.size],
+        "data": {"source": data.source, "classes": data.classes,
+                 "image_shape": [data.channels, data.size, data.size],
                  "train_images": len(train_set), "test_images": n_test, "split_seed": SPLIT_SEED,
                  "test_fraction": TEST_FRACTION},
         "occlusion": {"area": OCCLUSION_AREA, "seed": OCCLUSION_SEED, "fill": data.fill.tolist(),
