@@ -608,7 +608,8 @@ def _plot_robustness(summary: Dict[str, Any], path: str) -> None:
         for i, run in enumerate(RUNS):
             stats = [summary["scores"][key][run] for key, _ in keys]
             means = [s["mean"] for s in stats]
-            spread = [[m - s["min"] for m, s in zip(means, stats)], [s["max"] - m for m, s in zip(means, stats)]]
+            spread = [[max(0.0, m - s["min"]) for m, s in zip(means, stats)],  # >= 0 also when rounding
+                      [max(0.0, s["max"] - m) for m, s in zip(means, stats)]]
             bars = ax.bar([g + (i - 0.5) * 0.38 for g in range(len(keys))], means, 0.38, color=_COLOURS[run],
                           label=run, yerr=spread if len(summary["seeds"]) > 1 else None, capsize=3)
             ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
