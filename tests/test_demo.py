@@ -189,8 +189,8 @@ def test_module_entry_point_help():
         assert option in result.stdout
 
 
-def test_summary_says_where_each_run_is_ahead():
-    from cutmix_collate.demo import _TABLE, _summary
+def test_summary_says_where_each_run_is_ahead(tmp_path):
+    from cutmix_collate.demo import _TABLE, _plot_robustness, _summary
 
     def seed(clean, occluded, pasted, ece=0.05, confidence=0.5):
         final = {key: 0.5 for key, _ in _TABLE}
@@ -220,6 +220,10 @@ def test_summary_says_where_each_run_is_ahead():
     assert "on pasted images CutMix is ahead by 40.00 points (200.0 of 500 test images);" not in two["verdict"]
     assert "on pasted images CutMix is ahead by 40.00 points (200.0 of 500 test images)." in two["verdict"]
     assert "too few to call" not in two["verdict"]
+    # Equal scores on every seed: the mean of three 0.7s is below 0.7 by one rounding step.
+    same = _summary({"baseline": [seed(0.7, 0.7, 0.7)] * 3, "cutmix": [seed(0.7, 0.7, 0.7)] * 3}, 500)
+    assert set(same["ahead"].values()) == {"tie"}
+    _plot_robustness(same, str(tmp_path / "robustness.png"))  # the whiskers are 0, not negative
 
 
 def sklearn_ece(probabilities, labels, n_bins=15):
