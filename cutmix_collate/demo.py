@@ -259,6 +259,9 @@ def load_folder_data(path: str, image_size: int, parser: argparse.ArgumentParser
     n_test = min(len(folder) - 1, max(1, round(TEST_FRACTION * len(folder))))
     images, labels = zip(*DataLoader(Subset(folder, order[:n_test]), batch_size=EVAL_BATCH))
     images, labels = torch.cat(images), torch.cat(labels)
+    if labels.unique().numel() < 2:  # pasted boxes come from a test image of another class
+        parser.error(f"--data-dir {path!r}: the held-out split ({n_test} of {len(folder)} images) holds one "
+                     "class only; it needs at least 2 (add images)")
     return _Data(Subset(folder, order[n_test:]), images, labels, list(folder.classes),
                  f"ImageFolder({path!r})", images.mean((0, 2, 3)))
 

@@ -171,6 +171,10 @@ def test_data_dir_errors_exit_2(tmp_path, capsys):
     one_class = _image_folder(tmp_path / "one", classes=("only",), per_class=3)
     code, err = _exit_code(["--data-dir", str(one_class), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "needs at least 2 class folders" in err
+
+    tiny = _image_folder(tmp_path / "tiny", per_class=2)  # 4 images: the held-out split is 1 image
+    code, err = _exit_code(["--data-dir", str(tiny), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "the held-out split (1 of 4 images) holds one class only" in err
     assert not (tmp_path / "o").exists()  # nothing written before the data is known to be usable
 
 
