@@ -14,8 +14,10 @@ from PIL import Image
 from cutmix_collate.demo import main
 
 QUICK = ["--epochs", "1", "--limit", "96", "--batch-size", "32", "--width", "8"]
-ROW_KEYS = {"epoch", "train_loss", "train_accuracy", "train_f1", "train_f1_epoch",
-            "test_loss", "test_accuracy", "test_f1", "seconds"}
+ROW_KEYS = {"epoch", "train_loss", "train_accuracy", "train_f1", "train_f1_batch_mean",
+            "test_loss", "test_accuracy", "test_f1", "test_ece", "test_confidence", "seconds"}
+FINAL_KEYS = ROW_KEYS | {"occluded_accuracy", "pasted_accuracy", "run_seconds"}
+PICTURES = (("mixed_batch.png", 400), ("curves.png", 600), ("robustness.png", 600), ("occlusions.png", 400))
 
 
 def _run(out, *extra):
@@ -24,24 +26,36 @@ def _run(out, *extra):
         return json.load(handle)
 
 
-def _check_outputs(out, report, epochs=1):
-    assert set(report) >= {"config", "data", "runs", "summary", "mixed_batch", "machine", "wall_time_s"}
+def _check_outputs(out, report, seeds=(0,), epochs=1):
+    assert set(report) >= {"config", "world_size", "data", "occlusion", "runs", "summary", "mixed_batch",
+                           "machine", "wall_time_s"}
+    assert report["world_size"] == 1
     assert set(report["runs"]) == {"baseline", "cutmix"}
     for run in ("baseline", "cutmix"):
-        rows = report["runs"][run]["epochs"]
-        assert [row["epoch"] for row in rows] == list(range(1, epochs + 1))
-        for row in rows:
-            assert set(row) == ROW_KEYS
-            for key in ROW_KEYS - {"epoch", "seconds", "train_loss", "test_loss"}:
-                assert 0.0 <= row[key] <= 1.0, (run, key, row[key])
-            assert math.isfinite(row["train_loss"]) and row["train_loss"] > 0
-            assert math.isfinite(row["test_loss"]) and row["test_loss"] > 0
+        assert [entry["seed"] for entry in report["runs"][run]] == list(seeds)
+        for entry in report["runs"][run]:
+            rows = entry["epochs"]
+            assert [row["epoch"] for row in rows] == list(range(1, epochs + 1))
+            for row in rows:
+                assert set(row) == ROW_KEYS
+            final = entry["final"]
+            assert set(final) == FINAL_KEYS and {k: final[k] for k in ROW_KEYS} == rows[-1]
+            for key in FINAL_KEYS - {"epoch", "seconds", "run_seconds", "train_loss", "test_loss"}:
+                assert 0.0 <= final[key] <= 1.0, (run, key, final[key])
+            assert math.isfinite(final["train_loss"]) and final["train_loss"] > 0
+            assert math.isfinite(final["test_loss"]) and final["test_loss"] > 0
     summary = report["summary"]
-    assert summary["better"] in ("baseline", "cutmix", "tie")
-    assert summary["verdict"]
-    assert summary["final"]["cutmix"] == report["runs"]["cutmix"]["epochs"][-1]
+    assert summary["seeds"] == list(seeds)
+    for key, scores in summary["scores"].items():
+        for run in ("baseline", "cutmix"):
+            values = [entry["final"][key] for entry in report["runs"][run]]
+            assert scores[run]["values"] == values
+            assert scores[run]["mean"] == pytest.approx(sum(values) / len(values))
+    assert set(summary["ahead"]) == {"test_accuracy", "occluded_accuracy", "pasted_accuracy"}
+    assert set(summary["ahead"].values()) <= {"baseline", "cutmix", "tie"}
+    assert "occluded images" in summary["verdict"] and "pasted images" in summary["verdict"]
     assert report["wall_time_s"] > 0 and report["machine"]["torch"] == torch.__version__
-    for name, min_width in (("mixed_batch.png", 400), ("curves.png", 600)):
+    for name, min_width in PICTURES:
         with Image.open(out / name) as png:
             png.verify()
         with Image.open(out / name) as png:
@@ -59,21 +73,28 @@ def test_digits_one_epoch_in_process(tmp_path, capsys):
     assert len(picture["boxes_y0_y1_x0_x1"]) == 8 and sorted(picture["partners"]) == list(range(8))
     for y0, y1, x0, x1 in picture["boxes_y0_y1_x0_x1"]:
         assert 0 <= y0 <= y1 <= 32 and 0 <= x0 <= x1 <= 32
+    occlusion = report["occlusion"]
+    assert occlusion["area"] == 0.25 and occlusion["fill"] == [0.0] and occlusion["ece_bins"] == 15
+    assert len(occlusion["shown"]["boxes_y0_y1_x0_x1"]) == 8
     printed = capsys.readouterr().out
     assert "Final summary" in printed and "baseline" in printed and "cutmix" in printed
-    assert "mixed_batch.png" in printed
+    assert "test accuracy, occluded" in printed and "calibration error (ECE)" in printed
+    assert "occlusions.png" in printed
 
 
-def test_two_workers_same_seed_same_results(tmp_path):
-    first = _run(tmp_path / "a", "--workers", "2", "--quiet", "--mode", "elem", "--seed", "3")
-    second = _run(tmp_path / "b", "--workers", "2", "--quiet", "--mode", "elem", "--seed", "3")
-    _check_outputs(tmp_path / "a", first)
+def test_seeds_with_two_workers_repeat_a_single_seed_run(tmp_path, capsys):
+    several = _run(tmp_path / "a", "--workers", "2", "--quiet", "--mode", "elem", "--seeds", "3", "4")
+    single = _run(tmp_path / "b", "--workers", "2", "--quiet", "--mode", "elem", "--seed", "3")
+    _check_outputs(tmp_path / "a", several, seeds=(3, 4))
+    _check_outputs(tmp_path / "b", single, seeds=(3,))
     for run in ("baseline", "cutmix"):
-        rows_a = [{k: v for k, v in row.items() if k != "seconds"} for row in first["runs"][run]["epochs"]]
-        rows_b = [{k: v for k, v in row.items() if k != "seconds"} for row in second["runs"][run]["epochs"]]
+        rows_a = [{k: v for k, v in row.items() if k != "seconds"} for row in several["runs"][run][0]["epochs"]]
+        rows_b = [{k: v for k, v in row.items() if k != "seconds"} for row in single["runs"][run][0]["epochs"]]
         assert rows_a == rows_b
-    assert first["mixed_batch"] == second["mixed_batch"]
-    assert first["config"]["workers"] == 2 and first["config"]["mode"] == "elem"
+    assert several["mixed_batch"] == single["mixed_batch"]
+    assert several["config"]["workers"] == 2 and several["config"]["mode"] == "elem"
+    assert "(mean of 2 seeds)" in several["summary"]["verdict"]
+    assert "seeds 3 4: mean ± std" in capsys.readouterr().out
 
 
 def _image_folder(root, classes=("cat", "dog"), per_class=6, size=(20, 14)):
@@ -120,6 +141,8 @@ def _exit_code(argv, capsys):
         (["--limit", "0"], "--limit: must be an int >= 1, got 0"),
         (["--image-size", "4"], "--image-size: must be an int >= 8, got 4"),
         (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+        (["--seed", "1", "--seeds", "2", "3"], "argument --seeds: not allowed with argument --seed"),
+        (["--seeds"], "argument --seeds: expected at least one argument"),
     ],
 )
 def test_bad_arguments_exit_2(argv, message, capsys, tmp_path):
@@ -148,6 +171,10 @@ def test_data_dir_errors_exit_2(tmp_path, capsys):
     one_class = _image_folder(tmp_path / "one", classes=("only",), per_class=3)
     code, err = _exit_code(["--data-dir", str(one_class), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "needs at least 2 class folders" in err
+
+    tiny = _image_folder(tmp_path / "tiny", per_class=2)  # 4 images: the held-out split is 1 image
+    code, err = _exit_code(["--data-dir", str(tiny), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "the held-out split (1 of 4 images) holds one class only" in err
     assert not (tmp_path / "o").exists()  # nothing written before the data is known to be usable
 
 
@@ -162,22 +189,133 @@ def test_module_entry_point_help():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     for option in ("--data-dir", "--epochs", "--alpha", "--prob", "--mode", "--loss", "--workers",
-                   "--device", "--seed", "--out", "--quiet", "--limit"):
+                   "--device", "--seed", "--seeds", "--out", "--quiet", "--limit"):
         assert option in result.stdout
 
 
-def test_summary_names_the_better_run_honestly():
-    from cutmix_collate.demo import _summary
+def test_summary_says_where_each_run_is_ahead(tmp_path):
+    from cutmix_collate.demo import _TABLE, _plot_robustness, _summary
 
-    def rows(acc):
-        return [{"epoch": 1, "test_accuracy": acc, "test_f1": acc, "test_loss": 1.0,
-                 "train_accuracy": acc, "train_f1": acc, "train_loss": 1.0, "seconds": 1.0}]
+    def seed(clean, occluded, pasted, ece=0.05, confidence=0.5):
+        final = {key: 0.5 for key, _ in _TABLE}
+        final.update(epoch=20, test_accuracy=clean, occluded_accuracy=occluded, pasted_accuracy=pasted,
+                     test_ece=ece, test_confidence=confidence)
+        return {"seed": 0, "epochs": [], "final": final}
 
-    close = _summary({"baseline": rows(0.99), "cutmix": rows(0.99 + 2 / 500)}, 500)
-    assert close["better"] == "cutmix" and "2 of 500 test images" in close["verdict"]
-    assert "too small to call" in close["verdict"]
-    behind = _summary({"baseline": rows(0.95), "cutmix": rows(0.90)}, 500)
-    assert behind["better"] == "baseline" and behind["verdict"].startswith("The baseline did better")
-    assert "25 of 500" in behind["verdict"] and "more epochs" in behind["verdict"]
-    tie = _summary({"baseline": rows(0.9), "cutmix": rows(0.9)}, 500)
-    assert tie["better"] == "tie" and tie["test_accuracy_delta"] == 0.0
+    one = _summary({"baseline": [seed(0.99, 0.50, 0.50, ece=0.02)],
+                    "cutmix": [seed(0.99 - 2 / 500, 0.60, 0.50, ece=0.12, confidence=0.999)]}, 500)
+    assert one["ahead"] == {"test_accuracy": "baseline", "occluded_accuracy": "cutmix", "pasted_accuracy": "tie"}
+    verdict = one["verdict"]
+    assert ("on clean images the baseline is ahead by 0.40 points (2 of 500 test images, too few to call "
+            "from one run: try --seeds 0 1 2)") in verdict
+    assert "on occluded images CutMix is ahead by 10.00 points (50 of 500 test images);" in verdict
+    assert "on pasted images the two runs tie." in verdict
+    assert "baseline 0.020 (under-confident: mean confidence 0.500 at accuracy 0.990)" in verdict
+    assert "cutmix 0.120 (over-confident: mean confidence 0.999 at accuracy 0.986)" in verdict
+    assert "the baseline run's confidence matches its accuracy more closely" in verdict
+
+    two = _summary({"baseline": [seed(0.90, 0.5, 0.4), seed(0.92, 0.5, 0.4)],
+                    "cutmix": [seed(0.91, 0.6, 0.8), seed(0.92, 0.6, 0.8)]}, 500)
+    assert two["seeds"] == [0, 0] and "(mean of 2 seeds)" in two["verdict"]
+    assert two["scores"]["test_accuracy"]["baseline"]["std"] == pytest.approx(0.02 / 2 ** 0.5)
+    assert ("on clean images CutMix is ahead by 0.50 points (2.5 of 500 test images, within the spread "
+            "across seeds);") in two["verdict"]
+    assert two["verdict"].endswith("; the two runs are equally calibrated (to 3 decimals).")
+    assert "on pasted images CutMix is ahead by 40.00 points (200.0 of 500 test images);" not in two["verdict"]
+    assert "on pasted images CutMix is ahead by 40.00 points (200.0 of 500 test images)." in two["verdict"]
+    assert "too few to call" not in two["verdict"]
+    # Equal scores on every seed: the mean of three 0.7s is below 0.7 by one rounding step.
+    same = _summary({"baseline": [seed(0.7, 0.7, 0.7)] * 3, "cutmix": [seed(0.7, 0.7, 0.7)] * 3}, 500)
+    assert set(same["ahead"].values()) == {"tie"}
+    _plot_robustness(same, str(tmp_path / "robustness.png"))  # the whiskers are 0, not negative
+
+
+def sklearn_ece(probabilities, labels, n_bins=15):
+    """Expected calibration error from scikit-learn's calibration_curve and numpy's histogram."""
+    import numpy as np
+    from sklearn.calibration import calibration_curve
+
+    confidence, pred = probabilities.max(1)
+    correct = (pred == labels).double().numpy()
+    accuracy_per_bin, confidence_per_bin = calibration_curve(correct, confidence.numpy(), n_bins=n_bins)
+    counts, _ = np.histogram(confidence.numpy(), bins=np.linspace(0, 1, n_bins + 1))
+    counts = counts[counts > 0]
+    return float((counts / counts.sum() * np.abs(accuracy_per_bin - confidence_per_bin)).sum())
+
+
+@pytest.mark.parametrize("loss", ["ce", "focal"])
+def test_evaluate_matches_scikit_learn(loss):
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from cutmix_collate.demo import SmallCNN, _base_loss, _evaluate
+    from cutmix_collate.losses import focal_loss
+
+    torch.manual_seed(0)
+    model = SmallCNN(1, 5, width=4)
+    images, labels = torch.randn(300, 1, 12, 12), torch.randint(0, 5, (300,))  # batches of 256 and 44
+    got = _evaluate(model, images, labels, _base_loss(loss), torch.device("cpu"), world=1)
+    with torch.no_grad():
+        logits = model.eval()(images)
+    pred = logits.argmax(1)
+    want_loss = (torch.nn.functional.cross_entropy(logits, labels) if loss == "ce"
+                 else focal_loss(logits, labels, gamma=2.0))
+    probabilities = logits.double().softmax(1)
+    assert got["accuracy"] == pytest.approx(accuracy_score(labels, pred), abs=1e-12)
+    assert got["f1"] == pytest.approx(f1_score(labels, pred, average="macro", zero_division=0), abs=1e-12)
+    assert got["loss"] == pytest.approx(want_loss.item(), rel=1e-5)
+    assert got["ece"] == pytest.approx(sklearn_ece(probabilities, labels), abs=1e-9)
+    assert got["confidence"] == pytest.approx(probabilities.max(1).values.mean().item(), abs=1e-9)
+
+
+def test_occlude_boxes_and_partners():
+    from cutmix_collate.demo import occlude
+
+    n, h, w = 40, 32, 20
+    images = torch.arange(1, n + 1, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 3, h, w).clone()
+    images += torch.rand(n, 3, h, w)  # each pixel says which image it came from (its integer part)
+    labels = torch.arange(n) % 3
+    before = images.clone()
+    occluded, pasted, boxes, partners = occlude(images, labels, fill=torch.tensor([-1.0, -2.0, -3.0]), seed=5)
+    assert torch.equal(images, before)  # not modified
+    assert boxes.dtype == partners.dtype == torch.int64 and boxes.shape == (n, 4)
+    fill = torch.tensor([-1.0, -2.0, -3.0]).view(3, 1, 1)
+    for i, (y0, y1, x0, x1) in enumerate(boxes.tolist()):
+        assert (y1 - y0, x1 - x0) == (16, 10)  # sides sqrt(0.25) * (H, W): 25% of the image
+        assert 0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w
+        inside = torch.zeros(h, w, dtype=torch.bool)
+        inside[y0:y1, x0:x1] = True
+        j = int(partners[i])
+        assert labels[j] != labels[i]
+        assert torch.equal(occluded[i], torch.where(inside, fill, images[i]))
+        assert torch.equal(pasted[i], torch.where(inside, images[j], images[i]))
+    assert len(set(boxes[:, 0].tolist())) > 1 and len(set(boxes[:, 2].tolist())) > 1  # random positions
+    again = occlude(images, labels, fill=torch.tensor([-1.0, -2.0, -3.0]), seed=5)
+    assert all(torch.equal(a, b) for a, b in zip(again, (occluded, pasted, boxes, partners)))
+    assert not torch.equal(occlude(images, labels, seed=6)[2], boxes)
+    # area=1: the whole image
+    occluded, pasted, boxes, partners = occlude(images, labels, area=1.0)
+    assert torch.equal(occluded, torch.zeros_like(images)) and torch.equal(pasted, images[partners])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(images=torch.zeros(4, 8, 8)), TypeError, r"images must be a floating-point tensor \(N, C, H, W\), "
+                                                        r"got a tensor of shape \(4, 8, 8\)"),
+        (dict(images=torch.zeros(4, 1, 8, 8, dtype=torch.uint8)), TypeError, "images must be a floating-point"),
+        (dict(labels=torch.zeros(4)), TypeError, r"labels must be an integer tensor of shape \(4,\), got a tensor"),
+        (dict(labels=torch.zeros(3, dtype=torch.long)), TypeError, r"labels must be an integer tensor of shape \(4,\)"),
+        (dict(area=0), ValueError, r"area must be a number in \(0, 1\], got 0 \(int\)"),
+        (dict(area=1.5), ValueError, r"area must be a number in \(0, 1\], got 1.5"),
+        (dict(fill=torch.zeros(2)), ValueError, r"fill must be a number or a tensor of shape \(1,\), got a tensor"),
+        (dict(labels=torch.ones(4, dtype=torch.long)), ValueError, "labels must hold at least two classes"),
+    ],
+)
+def test_occlude_errors(kwargs, error, message):
+    from cutmix_collate.demo import occlude
+
+    args = dict(images=torch.zeros(4, 1, 8, 8), labels=torch.tensor([0, 1, 0, 1]))
+    args.update(kwargs)
+    images, labels = args.pop("images"), args.pop("labels")
+    with pytest.raises(error, match=message):
+        occlude(images, labels, **args)

@@ -53,11 +53,13 @@ def test_notebook_runs_top_to_bottom(tmp_path):
         for output in cell.outputs if output.output_type == "stream"
     )
     assert nb.cells[-1].outputs[0]["text"].strip() == sys.prefix  # the kernel ran in this venv
-    assert "epoch 5: loss" in printed and "weighted accuracy" in printed
+    assert "epoch 10: loss" in printed and "weighted accuracy" in printed
+    for name in ("clean", "occluded", "pasted"):  # the occlusion check: both models on three test sets
+        assert f"{name} test accuracy: baseline" in printed
     images = [
         output for cell in nb.cells if cell.cell_type == "code"
         for output in cell.outputs if output.output_type == "display_data" and "image/png" in output.data
     ]
-    assert len(images) == 1  # the mixed batch
+    assert len(images) == 2  # the mixed batch, and clean / occluded / pasted test images
     errors = [output for cell in nb.cells for output in cell.get("outputs", []) if output.output_type == "error"]
     assert errors == []
