@@ -72,16 +72,15 @@ EVAL_BATCH = 256
 RUNS = ("baseline", "cutmix")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
-#: The names the demo writes -> the keys of ``MixedMetrics.compute()`` they are read from (the one
-#: place that knows them): ``f1`` is the F1 of the whole epoch, ``f1_batch_mean`` the per-batch F1
-#: averaged over the epoch's batches.
-_METRIC_KEYS = {"loss": "loss", "accuracy": "accuracy", "f1": "f1_epoch", "f1_batch_mean": "f1"}
+#: The keys of ``MixedMetrics.compute()`` the demo records: ``f1`` is the F1 of the whole epoch,
+#: ``f1_batch_mean`` the per-batch F1 averaged over the epoch's batches.
+_METRIC_KEYS = ("loss", "accuracy", "f1", "f1_batch_mean")
 
 
 def _metrics(tracker: MixedMetrics) -> Dict[str, float]:
-    """``tracker.compute()`` (summed over ranks under torchrun) under the demo's names."""
+    """``tracker.compute()`` (summed over ranks under torchrun), the keys the demo records."""
     computed = tracker.compute()
-    return {name: computed[key] for name, key in _METRIC_KEYS.items()}
+    return {key: computed[key] for key in _METRIC_KEYS}
 
 
 # --------------------------------------------------------------------------------------------
