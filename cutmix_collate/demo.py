@@ -449,6 +449,9 @@ def _train_run(
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         bar.close()
         train = _metrics(train_metrics)
+        if world > 1:  # BatchNorm's running statistics are each rank's own: score with rank 0's (saved)
+            for buffer in model.buffers():
+                dist.broadcast(buffer, 0)
         # The plain module: DDP's forward would wait for the other ranks, which score other images.
         test = _evaluate(model, data.test_images, data.test_labels, criterion, device, world)
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in train.items()},
