@@ -491,7 +491,8 @@ def _plot(rows: List[Dict[str, Any]], path: str) -> None:
     plt.close(fig)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def _parse_args(argv: Optional[List[str]]) -> Tuple[argparse.Namespace, List[str]]:
+    """The command line, checked; returns the arguments and the sections to run."""
     parser = argparse.ArgumentParser(prog="python -m cutmix_collate.benchmark", description=__doc__.split("\n")[0])
     parser.add_argument("--sections", nargs="+", choices=["collate", "calltime", "metrics", "gpu"],
                         default=["calltime", "collate", "metrics"],
@@ -528,6 +529,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             sections.append("gpu")
     elif "gpu" in sections and not torch.cuda.is_available():
         parser.error("--sections gpu: no CUDA GPU is available")
+    return args, sections
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m cutmix_collate.benchmark``: run the sections, print tables, write benchmark.json."""
+    args, sections = _parse_args(argv)
 
     report: Dict[str, Any] = {"machine": _machine(), "command": " ".join(["python -m cutmix_collate.benchmark"] + (argv if argv is not None else sys.argv[1:]))}
     print(f"# {report['command']}\n# {report['machine']}")

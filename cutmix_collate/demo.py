@@ -806,19 +806,15 @@ def _run(args: argparse.Namespace, data: _Data, train_set: Dataset, device: torc
                              os.path.join(args.out, "occlusions.png"))
     wall = time.perf_counter() - wall_start
     report = {
-        "config": vars(args),
-        "world_size": world,
+        "config": vars(args), "world_size": world,
         "data": {"source": data.source, "classes": data.classes,
                  "image_shape": [data.channels, data.size, data.size],
                  "train_images": len(train_set), "test_images": n_test, "split_seed": SPLIT_SEED,
                  "test_fraction": TEST_FRACTION},
         "occlusion": {"area": OCCLUSION_AREA, "seed": OCCLUSION_SEED, "fill": data.fill.tolist(),
                       "ece_bins": ECE_BINS, "shown": shown},
-        "runs": results,
-        "summary": summary,
-        "mixed_batch": picture,
-        "machine": _machine(world),
-        "wall_time_s": wall,
+        "runs": results, "summary": summary, "mixed_batch": picture,
+        "machine": _machine(world), "wall_time_s": wall,
     }
     with open(os.path.join(args.out, "metrics.json"), "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)

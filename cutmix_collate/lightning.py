@@ -9,7 +9,8 @@ Mixing in the loader (:class:`~cutmix_collate.CutMixCollator`) stays the default
 DataLoader's CPU workers, in parallel with the model. Mix on the accelerator when the loader is
 the bottleneck (few CPU cores, very large batches).
 
-Needs ``lightning`` (``pip install lightning``); ``import cutmix_collate`` does not import it.
+Needs ``lightning``: ``pip install "cutmix_collate[lightning]"`` or, from a clone,
+``pip install -e ".[lightning]"``; ``import cutmix_collate`` does not import it.
 
 Example::
 
@@ -30,7 +31,8 @@ try:
     import lightning.pytorch as pl
 except ImportError as error:  # pragma: no cover - exercised in a subprocess without lightning
     raise ImportError(
-        "cutmix_collate.lightning needs PyTorch Lightning; install it with pip install lightning"
+        "cutmix_collate.lightning needs PyTorch Lightning: pip install \"cutmix_collate[lightning]\" or, "
+        "from a clone, pip install -e \".[lightning]\""
     ) from error
 
 from ._checks import check_alpha, check_choice, check_positive_int, check_prob, describe

@@ -350,7 +350,7 @@ def test_without_lightning_the_module_says_what_to_install(monkeypatch):
     for name in ("lightning", "lightning.pytorch"):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.delitem(sys.modules, "cutmix_collate.lightning")
-    with pytest.raises(ImportError, match="needs PyTorch Lightning; install it with pip install lightning"):
+    with pytest.raises(ImportError, match=r"needs PyTorch Lightning: pip install \"cutmix_collate\[lightning\]\" or, from a clone, pip install -e \"\.\[lightning\]\""):
         importlib.import_module("cutmix_collate.lightning")
 
 
