@@ -19,7 +19,7 @@ below trust what the package itself passes them.
 from __future__ import annotations
 
 import os
-from typing import Any, List, Literal, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Literal, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor

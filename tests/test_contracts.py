@@ -8,7 +8,6 @@ that hand-built batch, ``default_collate``, ``torch.load(weights_only=True)``, s
 from __future__ import annotations
 
 import copy
-import os
 import pickle
 import sys
 import types

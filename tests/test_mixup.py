@@ -9,7 +9,6 @@ The persistent-worker tests of the shared switch are in ``test_switch.py``.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, default_collate
 
-import cutmix_collate.collator as collator_module
 from _mix_datasets import ConstDicts, SharedProbe, check_mixup, encoded, lams_of, partners_from_labels
 from cutmix_collate import CutMixCriterion, MixedTarget, MixUpCollator, mixup_batch
 from cutmix_collate.metrics import mixed_accuracy
@@ -37,11 +35,6 @@ def _rand_images(shape, dtype=torch.float64, seed=0):
 
 def _ks_beta(values, alpha: float) -> float:
     return float(stats.kstest(np.asarray(values, dtype=np.float64), stats.beta(alpha, alpha).cdf).pvalue)
-
-
-@pytest.fixture(params=["natural"])
-def fill_path(request):
-    return request.param
 
 
 # ============================================================================ mixup_batch
@@ -318,7 +311,7 @@ def _pairs(n=6, shape=(3, 4, 5), dtype=torch.float64):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("shape", [(3, 4, 5), (6, 7), (2, 2, 3, 3)])
 @pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
-def test_mixup_collator_is_the_lam_blend(fill_path, mode, shape, dtype, rtol):
+def test_mixup_collator_is_the_lam_blend(mode, shape, dtype, rtol):
     torch.manual_seed(0)
     collate = MixUpCollator(alpha=0.8, mode=mode)
     batch = _pairs(6, shape, dtype)
@@ -367,7 +360,7 @@ def test_mixup_collator_numpy_and_pil_inputs():
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_mixup_collator_uint8_needs_out_dtype_and_keeps_values(fill_path, mode):
+def test_mixup_collator_uint8_needs_out_dtype_and_keeps_values(mode):
     batch = [(torch.full((2, 3, 3), 40 * k + 15, dtype=torch.uint8), k) for k in range(5)]
     with pytest.raises(TypeError, match=UINT8_MSG):
         MixUpCollator(mode=mode)(batch)
@@ -385,7 +378,7 @@ def test_mixup_collator_uint8_needs_out_dtype_and_keeps_values(fill_path, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_mixup_collator_unmixed_is_default_collate(fill_path, mode):
+def test_mixup_collator_unmixed_is_default_collate(mode):
     batch = _pairs(4, (2, 3, 3), torch.float32)
     ref_images, ref_labels = default_collate(batch)
     disabled = MixUpCollator(mode=mode)

@@ -22,7 +22,6 @@ import scipy.stats as stats
 import torch
 from torch.utils.data import DataLoader, default_collate
 
-import cutmix_collate.collator as collator_module
 from _mix_datasets import (
     ConstDicts,
     ConstPairs,
@@ -303,7 +302,7 @@ def test_state_survives_pickle_and_deepcopy(kind):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("switch_prob,expected", [(1.0, {"cutmix"}), (0.0, {"mixup"})])
-def test_switch_prob_extremes_pick_one_kind(fill_path, mode, switch_prob, expected):
+def test_switch_prob_extremes_pick_one_kind(mode, switch_prob, expected):
     torch.manual_seed(3)
     collate = CutMixOrMixUpCollator(cutmix_alpha=1.0, mixup_alpha=1.0, switch_prob=switch_prob,
                                     mode=mode, return_boxes=True)
@@ -315,11 +314,6 @@ def test_switch_prob_extremes_pick_one_kind(fill_path, mode, switch_prob, expect
         assert out.dtype == torch.float64
         kinds.add(_classify(out, target, originals, mode, boxes=boxes))
     assert kinds - {"either"} == expected
-
-
-@pytest.fixture(params=["natural"])
-def fill_path(request):
-    return request.param
 
 
 def test_switch_prob_half_gives_both_in_the_right_proportion_and_is_seeded():
@@ -364,7 +358,7 @@ def test_switch_uses_each_kinds_alpha():
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_switch_uint8_needs_out_dtype(fill_path, mode):
+def test_switch_uint8_needs_out_dtype(mode):
     batch = [(torch.full((2, 4, 4), 30 * k + 7, dtype=torch.uint8)
               + torch.arange(32, dtype=torch.uint8).reshape(2, 4, 4), k) for k in range(4)]
     with pytest.raises(TypeError, match=r"MixUp blends pixel values, so images must be floating point, "
