@@ -14,12 +14,14 @@ metrics take plain labels, so an evaluation loop needs nothing else.
 
 Public API: :class:`CutMixCollator`, :class:`MixUpCollator`, :class:`CutMixOrMixUpCollator`
 (in the DataLoader); :func:`cutmix_batch`, :func:`mixup_batch`, :func:`sample_lambda`,
-:func:`rand_box`, :func:`box_lambda`, :class:`MixedTarget`, :class:`MixBoxes` (on a batch tensor,
-any device); :class:`CutMixCriterion`, :class:`FocalLoss`, :func:`focal_loss`,
+:func:`rand_box`, :func:`box_lambda`, :func:`draw_params`, :class:`MixParams`,
+:class:`MixedTarget`, :class:`MixBoxes` (on a batch tensor, any device; ``draw_params`` is the one
+place where everything random about a batch is decided); :class:`CutMixCriterion`, :class:`FocalLoss`, :func:`focal_loss`,
 :func:`soft_targets` (losses); :func:`mixed_accuracy`, :func:`mixed_f1`, :class:`MixedMetrics`
 (metrics); :func:`mixed_grid`, :func:`save_mixed_grid` (pictures, need torchvision:
 ``pip install "cutmix_collate[vision]"`` or, from a clone, ``pip install -e ".[vision]"``).
-Runtime dependencies: torch and numpy. ``python -m cutmix_collate.demo`` runs the demo.
+``cutmix_collate.lightning.CutMixCallback`` mixes on the accelerator in a Lightning ``Trainer``
+(``pip install "cutmix_collate[lightning]"``). Runtime dependencies: torch and numpy. ``python -m cutmix_collate.demo`` runs the demo.
 """
 
 from .collator import CutMixCollator, CutMixOrMixUpCollator, MixUpCollator

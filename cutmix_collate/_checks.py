@@ -28,8 +28,7 @@ def describe(value: Any) -> str:
     if isinstance(value, (list, tuple)) and any(isinstance(v, Tensor) for v in value):
         return f"a {type(value).__name__} of {len(value)} items"
     text = repr(value)
-    if len(text) > 80:
-        text = text[:77] + "..."
+    text = text if len(text) <= 80 else text[:77] + "..."
     return f"{text} ({type(value).__name__})"
 
 
@@ -57,8 +56,7 @@ def check_choice(value: Any, choices: Iterable[str], name: str) -> str:
     """Return ``value`` after checking it is one of ``choices``."""
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
-        expected = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {expected}, got {value!r}")
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
     return value
 
 
@@ -91,12 +89,9 @@ def check_lam(lam: Any, batch_size: Optional[int] = None, name: str = "lam") -> 
                              f"got shape {tuple(lam.shape)}")
         if not lam.is_floating_point():
             raise TypeError(f"{name} must be a floating-point tensor, got dtype {lam.dtype}")
-        if lam.device.type == "cpu" and lam.numel() > 0:
-            low, high = torch.aminmax(lam)
-            if not (bool(low >= 0) and bool(high <= 1)):  # False for NaN too
-                bad = ~((lam >= 0) & (lam <= 1))
-                first = lam.reshape(-1)[bad.reshape(-1)][0].item()
-                raise ValueError(f"{name} must be in [0, 1], got {first!r}")
+        bad = lam.reshape(-1)[~((lam >= 0) & (lam <= 1)).reshape(-1)] if lam.device.type == "cpu" else lam[:0]
+        if bad.numel():  # NaN is bad too
+            raise ValueError(f"{name} must be in [0, 1], got {bad[0].item()!r}")
         return lam
     if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
         raise TypeError(f"{name} must be a number or a tensor, got {describe(lam)}")
@@ -144,15 +139,10 @@ def check_generator(generator: Any) -> Optional[torch.Generator]:
 def check_box(height: int, width: int, box: Any) -> None:
     """Check a box ``(y0, y1, x0, x1)`` (ints, or ``(B,)`` tensors) lies inside an ``H x W`` image."""
     y0, y1, x0, x1 = box
-    if isinstance(y0, Tensor):
-        ok = y0.device.type != "cpu" or bool(
-            ((0 <= y0) & (y0 <= y1) & (y1 <= height) & (0 <= x0) & (x0 <= x1) & (x1 <= width)).all())
-        got = "for every sample"
-    else:
-        ok, got = 0 <= y0 <= y1 <= height and 0 <= x0 <= x1 <= width, f"got {(y0, y1, x0, x1)}"
-    if not ok:
-        raise ValueError(f"box must satisfy 0 <= y0 <= y1 <= {height} and 0 <= x0 <= x1 <= {width} "
-                         f"(a box inside the image, as rand_box returns), {got}")
+    ok = (0 <= y0) & (y0 <= y1) & (y1 <= height) & (0 <= x0) & (x0 <= x1) & (x1 <= width)
+    if not (bool(ok.all()) or ok.device.type != "cpu" if isinstance(ok, Tensor) else ok):
+        raise ValueError(f"box must satisfy 0 <= y0 <= y1 <= {height} and 0 <= x0 <= x1 <= {width} (a box inside "
+                         "the image, as rand_box returns), " + ("for every sample" if isinstance(ok, Tensor) else f"got {tuple(box)}"))
 
 
 def check_batch(images: Any, labels: Any, alpha: Any, prob: Any, mode: Any
@@ -221,7 +211,8 @@ def check_mapping_samples(batch: Sequence[Any], keys: Iterable[Tuple[Optional[st
             continue
         for key in [k for k in names if k not in sample] + [k for k in first if k not in sample]:
             why = names.get(key, "sample 0 has it")
-            raise ValueError(f"sample {i} has no key {key!r} ({why}); its keys are {sorted(map(str, sample))}")
+            hint = f"; pass {why}= to name another key" if key in names else ""
+            raise ValueError(f"sample {i} has no key {key!r} ({why}); its keys are {sorted(map(str, sample))}{hint}")
         extra = [k for k in sample if k not in first]
         if extra:
             raise ValueError(f"sample {i} has a key {extra[0]!r} that sample 0 has not; "
@@ -230,13 +221,19 @@ def check_mapping_samples(batch: Sequence[Any], keys: Iterable[Tuple[Optional[st
 
 def check_pairs(batch: Sequence[Any]) -> None:
     """Samples that are not mappings must be ``(image, label)`` pairs."""
-    if all(type(sample) in (tuple, list) and len(sample) == 2 for sample in batch):
-        return
     for i, sample in enumerate(batch):
         if not isinstance(sample, (tuple, list)) or len(sample) != 2:
             what = (f"a {type(sample).__name__} of length {len(sample)}"
                     if isinstance(sample, (tuple, list)) else describe(sample))
             raise TypeError(f"each sample must be an (image, label) pair or a dict, got {what} at sample {i}")
+
+
+def check_numpy_layout(array: Any, i: int, what: str) -> None:
+    """A 3-D numpy image must be channels-first: ``(H, W, C)`` (cv2, ``np.asarray(pil)``) is refused."""
+    if array.ndim == 3 and array.shape[-1] in (1, 3, 4) and min(array.shape[:2]) > 4:
+        raise ValueError(f"{what} of sample {i} is a numpy array of shape {array.shape}, which looks like (H, W, C); "
+                         "the box is cut from the last two dimensions, so pass (C, H, W) arrays "
+                         "(np.transpose(a, (2, 0, 1))) or PIL images, which are converted")
 
 
 def check_images(images: List[Tensor], what: str = "image") -> None:
@@ -297,8 +294,7 @@ def check_class_indices(y: Tensor, num_classes: Optional[int], name: str, ignore
     if not (y.device.type == "cpu" if eager is None else eager):
         return bad.sum()
     if bool(bad.any()):
-        allowed = ">= 0" if num_classes is None else f"in [0, {num_classes})"
-        if ignore_index is not None:
-            allowed += f" or ignore_index={ignore_index}"
+        allowed = (">= 0" if num_classes is None else f"in [0, {num_classes})") + (
+            "" if ignore_index is None else f" or ignore_index={ignore_index}")
         raise ValueError(f"{name} must hold class indices {allowed}, got {y[bad][0].item()!r}")
     return None

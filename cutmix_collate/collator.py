@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import default_collate, get_worker_info
 
 from ._checks import (check_alpha, check_choice, check_images, check_mapping_samples, check_mixup_dtype,
-                      check_keys, check_pairs, check_positive_int, check_prob, check_samples, describe,
+                      check_keys, check_numpy_layout, check_pairs, check_positive_int, check_prob, check_samples, describe,
                       label_error)
 from .functional import MODES, MixedTarget, MixParams, _draw, blend_images, paste_boxes, rank
 
@@ -67,8 +67,10 @@ class _MixCollator:
     def __setattr__(self, name: str, value: Any) -> None:
         if getattr(self, "_frozen", False) and name not in _MUTABLE:
             raise AttributeError(
-                f"{name} of {type(self).__name__} is read-only after construction (DataLoader workers "
-                f"hold their own copies); build a new collator, or set enabled/prob, which workers follow")
+                f"{name} of {type(self).__name__} is read-only after construction (DataLoader workers hold their "
+                "own copies); build a new collator, or set enabled/prob, which workers follow"
+                if name in self.__dict__ or hasattr(type(self), name) else f"{type(self).__name__} has no setting "
+                f"{name!r}; the ones that reach the workers are enabled and prob (and set_epoch)")
         object.__setattr__(self, name, value)
 
     # ---- copies, pickling, checkpoints
@@ -104,7 +106,7 @@ class _MixCollator:
         if isinstance(self._schedule, bytes):
             object.__setattr__(self, "_schedule", pickle.loads(self._schedule))
         if isinstance(self._schedule, _Lost):
-            raise ValueError(f"prob_schedule was lost when this collator was pickled: {self._schedule.why}; "
+            raise ValueError(f"prob_schedule was lost when this collator was pickled: {self._schedule}; "
                              "define it at module level (or use functools.partial) and build a new collator")
         return self._schedule
 
@@ -178,11 +180,9 @@ class _MixCollator:
         self._state.copy_(torch.tensor([float(enabled), prob, float(epoch)], dtype=torch.float64))
 
     def _epoch_state(self, epoch: int, prob: float, enabled: bool) -> Tuple[bool, float]:
-        if self.prob_schedule is not None:
-            prob = check_prob(self.prob_schedule(epoch), "prob_schedule(epoch)")
-        if self.off_epoch is not None:
-            enabled = epoch < self.off_epoch
-        return enabled, prob
+        schedule = self.prob_schedule
+        prob = prob if schedule is None else check_prob(schedule(epoch), "prob_schedule(epoch)")
+        return (enabled if self.off_epoch is None else epoch < self.off_epoch), prob
 
     # ---- collation
 
@@ -370,11 +370,8 @@ class CutMixOrMixUpCollator(_MixCollator):
                          prob_schedule=prob_schedule, out_dtype=out_dtype, switch=(self.switch_prob, self.mixup_alpha))
 
 
-class _Lost:
-    """Stands for a ``prob_schedule`` that could not be pickled; :meth:`set_epoch` says so."""
-
-    def __init__(self, why: str) -> None:
-        self.why = why
+class _Lost(str):
+    """Stands for a ``prob_schedule`` that could not be pickled (the text says why); set_epoch says so."""
 
 
 # --------------------------------------------------------------------------- pixels and labels
@@ -435,6 +432,8 @@ def _as_image(image: Any, i: int, what: str = "image", channels_first: bool = Tr
     if not isinstance(image, np.ndarray) and not is_pil:
         raise TypeError(f"{what} of sample {i} must be a tensor, a numpy array or a PIL image, got {describe(image)}")
     array = np.asarray(image)
+    if not is_pil:
+        check_numpy_layout(array, i, what)
     if any(stride < 0 for stride in array.strides):  # np.flip and friends: torch needs positive strides
         array = np.ascontiguousarray(array)
     with warnings.catch_warnings():  # read-only arrays (e.g. from PIL) are only ever read here

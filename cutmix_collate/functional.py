@@ -131,18 +131,15 @@ def sample_lambda(alpha: float, generator: Optional[torch.Generator] = None, *, 
     Returns:
         A float in ``[0, 1]``, or a float32 tensor of shape ``(size,)`` with values in ``[0, 1]``.
     """
-    alpha = check_alpha(alpha)
-    check_generator(generator)
     if size is not None:
         check_positive_int(size, "size", minimum=0)
-    return _sample_lambda(alpha, generator, size, device)
+    return _sample_lambda(check_alpha(alpha), check_generator(generator), size, device)
 
 
 def _sample_lambda(alpha: float, generator: Optional[torch.Generator], size: Optional[int],
                    device: Union[str, torch.device, None]) -> Union[float, Tensor]:
     n = 1 if size is None else size
-    if device is None:
-        device = generator.device if generator is not None else torch.device("cpu")
+    device = device if device is not None else generator.device if generator is not None else "cpu"
     # Beta(a, a) = sigmoid(log G0 - log G1) with G ~ Gamma(a), in log space so that a small
     # alpha, where both gammas underflow, still gives the right distribution: with Marsaglia and
     # Tsang's boost log G(a) = log G(a + 1) + log(U) / a. The differences are taken before the
@@ -175,13 +172,10 @@ def rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Opti
         ``0 <= y0 <= y1 <= H`` and ``0 <= x0 <= x1 <= W``. Python ints for a float ``lam``;
         int64 tensors of shape ``(B,)`` on ``lam``'s device for a tensor ``lam``.
     """
-    height = check_positive_int(height, "height")
-    width = check_positive_int(width, "width")
-    check_generator(generator)
-    lam = check_lam(lam)
+    height, width, lam = check_positive_int(height, "height"), check_positive_int(width, "width"), check_lam(lam)
     if isinstance(lam, Tensor) and lam.dim() != 1:
         raise ValueError(f"lam must be a float or a tensor of shape (B,), got shape {tuple(lam.shape)}")
-    return _rand_box(height, width, lam, generator)
+    return _rand_box(height, width, lam, check_generator(generator))
 
 
 def _rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Optional[torch.Generator]) -> Box:
@@ -262,9 +256,7 @@ def draw_params(batch_size: int, height: int, width: int, *, alpha: float = 1.0,
 def rank() -> int:
     """This process's rank: the initialised process group's, else ``$RANK``, else 0."""
     dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank()
-    return int(os.environ.get("RANK", "0") or 0)
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK") or 0)
 
 
 def _rank_generator(this_rank: int) -> Optional[torch.Generator]:
@@ -297,8 +289,7 @@ def _draw(batch_size: int, height: int, width: int, alpha: float, prob: float, m
     if kind == "mixup":
         return MixParams(kind, True, index, None, lam.to(device) if isinstance(lam, Tensor) else lam)
     box = _rand_box(height, width, lam, generator)
-    if isinstance(lam, Tensor):
-        box = tuple(t.to(device) for t in box)
+    box = tuple(t.to(device) for t in box) if isinstance(lam, Tensor) else box
     return MixParams(kind, True, index, box, _box_lambda(height, width, box))
 
 
@@ -308,8 +299,7 @@ def _draw(batch_size: int, height: int, width: int, alpha: float, prob: float, m
 def box_mask(height: int, width: int, box: Tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
     """Bool masks of shape ``(B, H, W)``, True inside each sample's box."""
     y0, y1, x0, x1 = box
-    rows = torch.arange(height, device=y0.device)
-    cols = torch.arange(width, device=x0.device)
+    rows, cols = torch.arange(height, device=y0.device), torch.arange(width, device=x0.device)
     in_rows = (rows >= y0[:, None]) & (rows < y1[:, None])  # (B, H)
     in_cols = (cols >= x0[:, None]) & (cols < x1[:, None])  # (B, W)
     return in_rows[:, :, None] & in_cols[:, None, :]

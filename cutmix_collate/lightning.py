@@ -129,13 +129,14 @@ class CutMixCallback(pl.Callback):
         if isinstance(batch, MutableMapping):
             keys = (self.image_key, self.label_key)
             expected = f"a key of the dict batch, one of {list(batch)}"
+            hint = "; a dict batch needs both keys, e.g. CutMixCallback(image_key='image', label_key='label')"
             valid = [key is not None and key in batch for key in keys]
         elif isinstance(batch, MutableSequence):
             keys = (
                 0 if self.image_key is None else self.image_key,
                 1 if self.label_key is None else self.label_key,
             )
-            expected = f"a position in the list batch of {len(batch)} items, 0 to {len(batch) - 1}"
+            expected, hint = f"a position in the list batch of {len(batch)} items, 0 to {len(batch) - 1}", ""
             valid = [isinstance(key, int) and 0 <= key < len(batch) for key in keys]
         else:
             if isinstance(batch, tuple) and any(isinstance(item, MixedTarget) for item in batch):
@@ -148,7 +149,7 @@ class CutMixCallback(pl.Callback):
             )
         for key, name, ok in zip(keys, ("image_key", "label_key"), valid):
             if not ok:
-                raise ValueError(f"{name} must be {expected}, got {key!r}")
+                raise ValueError(f"{name} must be {expected}, got {key!r}{hint}")
         if keys[0] == keys[1]:
             raise ValueError(f"image_key and label_key must differ, got {keys[0]!r} for both")
         return keys

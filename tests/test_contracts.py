@@ -318,3 +318,24 @@ def test_draw_params_is_public_and_checked():
         draw_params(0, 8, 6)
     mixup = draw_params(5, 8, 6, kind="mixup", prob=0.0)
     assert mixup.box is None and not mixup.mixed and mixup.lam == 1.0
+
+
+def test_channels_last_numpy_images_are_refused_not_mixed_across_channels():
+    arrays = [np.zeros((32, 32, 3), dtype=np.uint8) for _ in range(2)]  # what cv2 and np.asarray(pil) give
+    with pytest.raises(ValueError, match=r"image of sample 0 is a numpy array of shape \(32, 32, 3\), which looks "
+                                         r"like \(H, W, C\).*np.transpose\(a, \(2, 0, 1\)\)"):
+        CutMixCollator()([(a, 0) for a in arrays])
+    chw = [np.ascontiguousarray(a.transpose(2, 0, 1)) for a in arrays]  # the fix the message names
+    assert CutMixCollator()([(a, 0) for a in chw])[0].shape == (2, 3, 32, 32)
+
+
+def test_an_unknown_setting_is_named_as_such():
+    with pytest.raises(AttributeError, match="CutMixCollator has no setting 'probability'; the ones that reach "
+                                             r"the workers are enabled and prob \(and set_epoch\)"):
+        CutMixCollator().probability = 0.5
+
+
+def test_a_missing_configured_key_says_which_option_names_it():
+    with pytest.raises(ValueError, match=r"sample 0 has no key 'image' \(image_key\); its keys are \['img', "
+                                         r"'label'\]; pass image_key= to name another key"):
+        CutMixCollator()([{"img": torch.rand(1, 4, 4), "label": 0}])
