@@ -28,7 +28,7 @@ from torch.utils.data import default_collate, get_worker_info
 from ._checks import (check_alpha, check_choice, check_images, check_mapping_samples, check_mixup_dtype,
                       check_keys, check_numpy_layout, check_pairs, check_positive_int, check_prob, check_samples, describe,
                       label_error)
-from .functional import MODES, MixedTarget, MixParams, _draw, blend_images, paste_boxes, rank
+from .functional import MODES, MixedTarget, MixParams, _draw, blend_images, mix_labels, paste_boxes, rank
 
 __all__ = ["CutMixCollator", "CutMixOrMixUpCollator", "MixUpCollator"]
 
@@ -413,9 +413,10 @@ def _mix_labels(labels: List[Any], params: MixParams) -> MixedTarget:
         raise label_error(labels) from err
     if not isinstance(y_a, Tensor) or y_a.dim() > 2:
         raise label_error(labels)
+    target = mix_labels(y_a, params)
     # y_a and y_b share one storage (in shared memory inside a worker): one tensor fewer to send.
-    both = _stack([y_a, y_a.index_select(0, params.index) if params.mixed else y_a], y_a.dtype)
-    lam = _stack([params.lam], torch.float32)[0] if isinstance(params.lam, Tensor) else params.lam
+    both = _stack([target.y_a, target.y_b], y_a.dtype)
+    lam = _stack([target.lam], torch.float32)[0] if isinstance(target.lam, Tensor) else target.lam
     return MixedTarget(both[0], both[1], lam)
 
 

