@@ -195,8 +195,8 @@ class MixSpec:
         """
         check_positive_int(batch_size, "batch_size")
         if not isinstance(sizes, Sequence) or len(sizes) != self.dims:
-            raise ValueError(f"sizes must be the {self.dims} sizes ({', '.join(AXES[self.dims])}) of the axes the box "
-                             f"spans (dims={self.dims}), got {describe(sizes)}")
+            raise ValueError(f"sizes must hold one size per axis the box spans, {', '.join(AXES[self.dims])} for "
+                             f"dims={self.dims}, got {describe(sizes)}")
         sizes = tuple(check_positive_int(s, f"size {a}") for s, a in zip(sizes, AXES[self.dims]))
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {describe(generator)}")
@@ -277,23 +277,24 @@ def rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Opti
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {describe(generator)}")
     scalar = not isinstance(lam, Tensor)
-    box = _rand_box((height, width), torch.tensor([lam], dtype=torch.float64) if scalar else lam, generator)
-    return tuple(int(t) for t in box) if scalar else box
+    g_device = generator.device if generator is not None else "cpu" if scalar else lam.device
+    centre = torch.rand((2,) + (() if scalar else lam.shape), dtype=torch.float64, generator=generator, device=g_device)
+    return _box((height, width), lam, centre.tolist()) if scalar else _box((height, width), lam.double(),
+                                                                           centre.to(lam.device))
 
 
-def _rand_box(sizes: Tuple[int, ...], lam: Tensor, generator: Optional[torch.Generator], row: int = 0,
-              world: int = 1) -> Tuple[Tensor, ...]:
-    """Boxes for ``lam`` ``(n,)``: sides ``(1 - lam) ** (1 / dims)`` of their axes, centres uniform, clipped."""
-    dims = len(sizes)
-    g_device = generator.device if generator is not None else lam.device
-    centre = torch.rand((world, dims) + lam.shape, dtype=torch.float64, generator=generator, device=g_device)
-    centre = centre[row].to(lam.device)
-    side = (1.0 - lam.to(torch.float64)) ** (1.0 / dims)  # ** 0.5 is computed as sqrt
+def _box(sizes: Tuple[int, ...], lam: Union[float, Tensor], centre: Sequence[Union[float, Tensor]]) -> Box:
+    """The box around ``centre`` (uniform in ``[0, 1)`` per axis) with sides ``(1 - lam) ** (1 / dims)``
+    of their axes, clipped: ints for a float ``lam``, int64 tensors for a float64 tensor ``lam``."""
+    side = (1.0 - lam) ** (1.0 / len(sizes))  # for dims=2 computed as sqrt, as the CutMix paper does
+    scalar = isinstance(lam, float)
+    floor = math.floor if scalar else torch.floor
     box = []
-    for k, size in enumerate(sizes):
-        cut = (side * size).floor().long()
-        start = (centre[k] * size).floor().long() - cut // 2  # centre: a uniform index in [0, size)
-        box += [start.clamp(0, size), (start + cut).clamp(0, size)]
+    for size, c in zip(sizes, centre):
+        cut = floor(side * size)
+        start = floor(c * size) - floor(cut / 2)  # floor(c * size): a uniform index in [0, size)
+        box += [min(max(start, 0), size), min(max(start + cut, 0), size)] if scalar else [
+            start.long().clamp_(0, size), (start + cut).long().clamp_(0, size)]
     return tuple(box)
 
 
@@ -342,20 +343,24 @@ def draw_params(batch_size: int, *sizes: int, alpha: float = 1.0, prob: float = 
     (probability ``1 - prob``) gets the identity as partners, empty boxes and ``lam = 1``.
 
     Randomness: with ``generator=None`` the draws come from torch's default generators, which a
-    DataLoader seeds per worker and epoch. Every draw is made for all ranks at once, with a
-    leading axis of ``world_size`` rows of which this process keeps row ``rank`` (the process
-    group's rank and size, else torchrun's ``$RANK`` and ``$WORLD_SIZE``; one row without
-    them). So ranks seeded alike still draw different parameters, a seeded run stays
-    reproducible on each rank, and no per-rank generator is needed: such a generator would
-    have to live on the batch's device (a CPU one means copying its draws to the device, a
-    blocking transfer), and there is none on every device (``meta`` has no generator). The
-    price is ``world_size`` times the random numbers, a few kilobytes a batch. Scalars (the
-    mix decision, the CutMix-or-MixUp choice, a batch-mode box and ``lam``) are drawn on the
-    CPU; tensors (partners, per-image boxes and ``lam``) on ``device`` from its default
-    generator. No value is read back from an accelerator and no CPU tensor is copied to it, so
-    drawing never synchronises the device. With a ``generator``, every draw comes from it, on
-    its device, and is the same on every rank; a CUDA generator in batch mode synchronises to
-    read ``lam``.
+    DataLoader seeds per worker and epoch. Ranks (the process group's, else torchrun's ``$RANK``
+    and ``$WORLD_SIZE``) seeded alike still draw different parameters, and a seeded run stays
+    reproducible on each rank:
+
+    * On the CPU (the scalars: the mix decision, the CutMix-or-MixUp choice, a batch-mode box
+      and ``lam``; and every tensor of a CPU batch, as in the collators) rank 0 draws from the
+      default generator, and rank ``r`` from a CPU generator seeded by one draw of it mixed
+      with ``r``.
+    * The tensors of a batch on an accelerator (partners, per-image boxes and ``lam``) are
+      drawn on that device from its default generator, for every rank at once: a leading axis
+      of ``world_size`` rows, of which a rank keeps its own. A per-rank CPU generator would
+      need a blocking copy of its draws to the device, a per-rank device generator does not
+      exist on every device (``meta`` has none), and the rows cost only ``world_size`` times a
+      few kilobytes of random numbers on the device.
+
+    So drawing never synchronises an accelerator: no value is read back from it and no CPU
+    tensor is copied to it. With a ``generator``, every draw comes from it, on its device, and
+    is the same on every rank; a CUDA generator in batch mode synchronises to read ``lam``.
 
     Args:
         batch_size: Number of images ``B``, an int >= 1.
@@ -397,27 +402,42 @@ def _env_int(name: str, default: int) -> int:
 
 def _draw(spec: MixSpec, batch_size: int, sizes: Tuple[int, ...], generator: Optional[torch.Generator],
           device: torch.device, row: int, world: int) -> MixParams:
-    """:meth:`MixSpec.draw` after the checks: every draw has ``world`` rows, this process keeps ``row``."""
-    host = generator.device if generator is not None else torch.device("cpu")  # scalars
-    where = host if generator is not None else device  # tensors
-    u = torch.rand((world, 2), dtype=torch.float64, generator=generator, device=host)[row].tolist()
-    kind, alpha, elem = spec.kind, spec.alpha, spec.mode == "elem"
+    """:meth:`MixSpec.draw` after the checks, for rank ``row`` of ``world`` (see :func:`draw_params`)."""
+    host = generator if generator is not None or row == 0 else _rank_generator(row)
+    host_device = host.device if host is not None else torch.device("cpu")
+    # tensors: from the generator or the host stream on the CPU; for an accelerator batch from the
+    # device's default generator, with a row per rank (t_row of t_world)
+    on_device = generator is None and device.type != "cpu"
+    t_gen, t_device, t_row, t_world = (None, device, row, world) if on_device else (host, host_device, 0, 1)
+    u = torch.rand(2 + len(sizes), dtype=torch.float64, generator=host, device=host_device).tolist()
+    kind, alpha, elem, n = spec.kind, spec.alpha, spec.mode == "elem", batch_size
     if spec.switch is not None:
         kind, alpha = ("cutmix", alpha) if u[1] < spec.switch[0] else ("mixup", spec.switch[1])
     if not u[0] < spec.prob:  # u is in [0, 1): prob 1 always mixes, prob 0 never
-        zero = torch.zeros(batch_size, dtype=torch.long, device=device) if elem else 0
-        lam = torch.ones(batch_size, dtype=torch.float32, device=device) if elem else 1.0
+        zero = torch.zeros(n, dtype=torch.long, device=device) if elem else 0
+        lam = torch.ones(n, dtype=torch.float32, device=device) if elem else 1.0
         box = (zero,) * (2 * len(sizes)) if kind == "cutmix" else None
-        return MixParams(kind, False, torch.arange(batch_size, device=device), box, lam, sizes)
-    keys = torch.rand((world, batch_size), dtype=torch.float64, generator=generator, device=where)
-    index = keys[row].argsort().to(device)  # a uniform permutation (ties have probability ~B^2 / 2^53)
-    n = batch_size if elem else 1
-    lam = _beta(alpha, generator, world * n, where if elem else host)[row * n:(row + 1) * n]
+        return MixParams(kind, False, torch.arange(n, device=device), box, lam, sizes)
+    if t_world == 1:
+        index = torch.randperm(n, generator=t_gen, device=t_device).to(device)
+    else:  # a uniform permutation per row (ties have probability about n ** 2 / 2 ** 53)
+        index = torch.rand((t_world, n), dtype=torch.float64, device=t_device)[t_row].argsort()
+    if elem:
+        lam = _beta(alpha, t_gen, t_world * n, t_device)[t_row * n:(t_row + 1) * n].to(device)
+        centre = torch.rand((t_world, len(sizes), n), dtype=torch.float64, generator=t_gen, device=t_device)[t_row]
+        centre = centre.to(device)
+    else:
+        lam, centre = _beta(alpha, host, 1, host_device).item(), u[2:]
     if kind == "mixup":
-        return MixParams(kind, True, index, None, lam.to(device, torch.float32) if elem else lam.item(), sizes)
-    box = _rand_box(sizes, lam, generator, row, world)
-    box = tuple(t.to(device) for t in box) if elem else tuple(int(t) for t in box)
+        return MixParams(kind, True, index, None, lam.float() if elem else lam, sizes)
+    box = _box(sizes, lam, centre)
     return MixParams(kind, True, index, box, _box_lambda(sizes, box), sizes)
+
+
+def _rank_generator(this_rank: int) -> torch.Generator:
+    """A CPU generator for rank ``this_rank``, seeded from one draw of the default one and the rank."""
+    seed = int(torch.randint(0, 2**62, (1,)))
+    return torch.Generator().manual_seed(seed ^ (this_rank * 0x9E3779B97F4A7C15) % 2**63)
 
 
 # --------------------------------------------------------------------------- apply
