@@ -565,12 +565,12 @@ def mix_labels(labels: Tensor, params: MixParams) -> MixedTarget:
     Returns:
         A :class:`MixedTarget`; ``y_a`` is ``labels`` and ``y_b`` a new tensor.
     """
-    _check_labels(labels, params.index.shape[0], "params")
+    _check_label_batch(labels, params.index.shape[0], "params")
     y_b = labels.index_select(0, params.index.to(labels.device)) if params.mixed else labels.clone()
     return MixedTarget(labels, y_b, params.lam)
 
 
-def _check_labels(labels: Tensor, batch_size: int, what: str) -> None:
+def _check_label_batch(labels: Tensor, batch_size: int, what: str) -> None:
     if not isinstance(labels, Tensor):
         raise TypeError(f"labels must be a tensor of shape (B,) or (B, K), got {describe(labels)}")
     if labels.dim() not in (1, 2) or labels.shape[0] != batch_size:
@@ -591,7 +591,7 @@ def _check_batch_tensors(images: Tensor, labels: Tensor, dims: int) -> Tuple[int
                          f"got shape {tuple(images.shape)}")
     if images.shape[0] == 0:
         raise ValueError("images must hold at least one image, got an empty batch")
-    _check_labels(labels, images.shape[0], "images")
+    _check_label_batch(labels, images.shape[0], "images")
     sizes = tuple(images.shape[images.dim() - dims:])
     if 0 in sizes:
         raise ValueError(f"images must have {' >= 1 and '.join(AXES[dims])} >= 1, got shape {tuple(images.shape)}")
