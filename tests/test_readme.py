@@ -103,7 +103,12 @@ def test_readme_test_command_is_what_ci_runs():
     pytest_cmd = [s for s in steps if "pytest" in s]
     assert install == ['pip install -c .ci/constraints.txt -e ".[test]"']
     assert pytest_cmd == ["python -m pytest"]
-    ci = [shlex.split(line, comments=True) for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    ci = []
+    for line in (ROOT / ".ci" / "run").read_text().splitlines():
+        try:
+            ci.append(shlex.split(line, comments=True))
+        except ValueError:  # a line of an embedded script that is not shell (an unbalanced quote)
+            continue
     for step in install + pytest_cmd:
         assert shlex.split(step) in ci, f"{step!r} is not a line of .ci/run"
 
