@@ -24,10 +24,14 @@ NUM_CLASSES = 11
 WORLD_SIZE = 2
 TIMEOUT_S = 120
 APPROX = dict(rel=1e-9, abs=1e-12)
+TASKS = ("multiclass", "multilabel")
 
 
-def make_epoch():
-    """Five batches of every kind of target, and their mean losses (deterministic)."""
+def make_epoch(task="multiclass"):
+    """Five batches of every kind of target, and their mean losses (deterministic).
+
+    ``task="multilabel"``: the labels are int64 multi-hot vectors ``(B, NUM_CLASSES)``.
+    """
     gen = torch.Generator().manual_seed(1234)
     batches = []
     for i, (size, mode) in enumerate(
@@ -38,6 +42,9 @@ def make_epoch():
         high = NUM_CLASSES - 3 if i < 2 else NUM_CLASSES
         y_a = torch.randint(0, high, (size,), generator=gen)
         y_b = torch.randint(0, high, (size,), generator=gen)
+        if task == "multilabel":
+            y_a = (torch.rand(size, NUM_CLASSES, generator=gen) < 0.1 * (i + 1)).long()
+            y_b = (torch.rand(size, NUM_CLASSES, generator=gen) < 0.3).long()
         if mode == "plain":
             target = y_a
         elif mode == "scalar":
@@ -175,46 +182,50 @@ def test_two_gloo_ranks_equal_single_process(tmp_path):
     assert results[0]["local"]["f1"] != pytest.approx(want["f1"], **APPROX)
 
 
-def epoch_shards(epoch: int) -> list:
+def epoch_shards(epoch: int, task: str) -> list:
     """Per rank, the batches of one epoch: uneven counts, (3, 1) in epoch 0 and (1, 2) in epoch 1."""
-    batches = make_epoch() + make_epoch()[:2]  # seven batches, each used once
+    batches = make_epoch(task) + make_epoch(task)[:2]  # seven batches, each used once
     counts = [(3, 1), (1, 2)][epoch]
     start = 0 if epoch == 0 else 4
     return [batches[start:start + counts[0]], batches[start + counts[0]:start + sum(counts)]]
 
 
 def scenario_epochs(rank: int) -> dict:
-    """Two epochs; after every step every rank computes, also a rank with no new batch."""
+    """Two epochs of each task; after every step every rank computes, also one with no new batch."""
     from cutmix_collate.metrics import MixedMetrics
 
-    tracker = MixedMetrics(NUM_CLASSES)
-    results = []
-    for epoch in range(2):
-        mine = epoch_shards(epoch)[rank]
-        for step in range(3):
-            if step < len(mine):
-                logits, target, loss = mine[step]
-                tracker.update(logits, target, loss=loss)
-            results.append(tracker.compute())
-        tracker.reset()
-    return {"epochs": results}
+    results = {}
+    for task in TASKS:
+        tracker, results[task] = MixedMetrics(NUM_CLASSES, task=task), []
+        for epoch in range(2):
+            mine = epoch_shards(epoch, task)[rank]
+            for step in range(3):
+                if step < len(mine):
+                    logits, target, loss = mine[step]
+                    tracker.update(logits, target, loss=loss)
+                results[task].append(tracker.compute())
+            tracker.reset()
+    return results
 
 
 def test_every_compute_is_a_collective_over_uneven_epochs(tmp_path):
     # Issue 19.1: a rank with no new batch since its last compute() must still enter the
     # all_reduce; a cached result would pair its next reduction with another epoch's.
     results = spawn(tmp_path, "epochs")
-    want = []
-    for epoch in range(2):
-        shards = epoch_shards(epoch)
-        for step in range(3):
-            want.append(run_tracker([b for shard_ in shards for b in shard_[: step + 1]]).compute())
-    for rank, res in enumerate(results):
-        assert len(res["epochs"]) == len(want)
-        for i, (got, ref) in enumerate(zip(res["epochs"], want)):
-            assert set(got) == set(ref), (rank, i)
-            for key in ref:
-                assert got[key] == pytest.approx(ref[key], **APPROX), (rank, i, key)
+    for task in TASKS:
+        want = []
+        for epoch in range(2):
+            shards = epoch_shards(epoch, task)
+            for step in range(3):
+                seen = [b for shard_ in shards for b in shard_[: step + 1]]
+                want.append(run_tracker(seen, task=task).compute())
+        for rank, res in enumerate(results):
+            assert len(res[task]) == len(want)
+            for i, (got, ref) in enumerate(zip(res[task], want)):
+                assert set(got) == set(ref), (task, rank, i)
+                for key in ref:
+                    assert got[key] == pytest.approx(ref[key], **APPROX), (task, rank, i, key)
+    assert "exact_match" in results[0]["multilabel"][0]
 
 
 SCENARIOS = {"one_epoch": scenario_one_epoch, "epochs": scenario_epochs}
