@@ -150,7 +150,7 @@ def _check_logits(logits: Any, num_classes: Optional[int], top_k: int, multilabe
         raise ValueError(f"logits must hold at least one sample, got shape {tuple(logits.shape)}")
 
 
-def _check_labels(y: Tensor, name: str, shape: Tuple[int, ...], device: torch.device) -> None:
+def _check_metric_labels(y: Tensor, name: str, shape: Tuple[int, ...], device: torch.device) -> None:
     """Class indices when ``shape`` is ``(B,)``, else label vectors ``(B, K)`` of any real dtype."""
     multilabel = len(shape) == 2
     expected = (f"multi-hot label vectors: a tensor of shape {shape}" if multilabel
@@ -193,8 +193,8 @@ def _prepare(logits: Any, target: Any, num_classes: Optional[int], top_k: int, t
     batch_size, device = logits.shape[0], logits.device
     names = ("target.y_a", "target.y_b") if is_mixed else ("target", "target")
     shape = tuple(logits.shape) if multilabel else (batch_size,)
-    _check_labels(y_a, names[0], shape, device)
-    _check_labels(y_b, names[1], shape, device)
+    _check_metric_labels(y_a, names[0], shape, device)
+    _check_metric_labels(y_b, names[1], shape, device)
     lam, invalid = _lam_on_device(lam, batch_size, device)
     checked = [(y_a, names[0]), (y_b, names[1])][: 2 if is_mixed else 1]
     eager = _eager_checks(device)
