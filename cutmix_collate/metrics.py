@@ -313,10 +313,10 @@ def _f1(tp: Tensor, true: Tensor, pred: Tensor, present: Optional[Tensor], avera
     return (per_class * true).sum(-1) / true.sum(-1).clamp_min(tiny)  # "weighted" by support
 
 
-def _batch_f1(counts: Tensor, scores: Tensor, batch: _Batch, average: Optional[str]) -> Tensor:
-    """Per-batch mixed F1 (see :func:`mixed_f1`) from :func:`_class_counts` and :func:`_sample_scores`."""
+def _batch_f1(counts: Tensor, batch: _Batch, average: Optional[str]) -> Tensor:
+    """Per-batch mixed F1 (see :func:`mixed_f1`) from the rows of :func:`_class_counts`."""
     if average == "samples":
-        return scores[2].mean()
+        return _sample_scores(batch)[2].mean()
     n_pred, occ_a, occ_b, tp_a, tp_b, sup_a, sup_b, tpw_a, tpw_b = counts
     multilabel = batch.pred.dim() == 2
     if isinstance(batch.lam, Tensor) and batch.lam.dim() == 1:
@@ -444,7 +444,7 @@ def mixed_f1(
     task, threshold = _check_task(task, threshold)
     average = _check_average(average, task, none_ok=True)
     batch = _prepare(logits, target, num_classes, 1, task, threshold)
-    f1 = _batch_f1(_class_counts(batch, num_classes), _sample_scores(batch), batch, average)
+    f1 = _batch_f1(_class_counts(batch, num_classes), batch, average)
     return _nan_if_invalid(f1, batch.invalid)
 
 
@@ -591,12 +591,14 @@ class MixedMetrics:
                 f"logits must be on the device of the previous batches ({self.device}) "
                 f"until reset(), got {device}"
             )
-        counts, scores = _class_counts(batch, self.num_classes), _sample_scores(batch)
+        counts = _class_counts(batch, self.num_classes)
         n_pred, occ_a, occ_b, _, _, sup_a, sup_b, tpw_a, tpw_b = counts
+        # Class indices: a sample's accuracy, exact match and F1 are all its (mixed) hit.
+        scores = _sample_scores(batch).sum(1) if batch.pred.dim() == 2 else (tpw_a + tpw_b).sum().expand(3)
         add: Dict[str, Any] = {
             "tp": tpw_a + tpw_b, "support": sup_a + sup_b, "predicted": n_pred, "seen": occ_a + occ_b + n_pred,
-            "correct": scores[0].sum(), "exact": scores[1].sum(), "f1_samples": scores[2].sum(),
-            "f1_batch_sum": _batch_f1(counts, scores, batch, self.average), "batches": 1, "samples": batch_size,
+            "correct": scores[0], "exact": scores[1], "f1_samples": scores[2],
+            "f1_batch_sum": _batch_f1(counts, batch, self.average), "batches": 1, "samples": batch_size,
         }
         if loss is not None:
             if isinstance(loss, Tensor):  # non-blocking only to an accelerator
