@@ -314,6 +314,37 @@ def test_lazy_path_matches_sklearn_and_reports_bad_labels(lazy_checks):
         tracker.compute()
 
 
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@requires_cuda
+@pytest.mark.parametrize("mode", LAM_MODES)
+def test_cuda_matches_cpu_without_sync(mode):
+    batches = [make_batch(60 + i, 32, 7, mode, dtype=torch.uint8) for i in range(3)]
+    cpu, gpu = MixedMetrics(7, "samples", task="multilabel"), MixedMetrics(7, "samples", task="multilabel")
+    for logits, target in batches:
+        cpu.update(logits, target, loss=1.0)
+    dev = torch.device("cuda")
+    moved = [(logits.to(dev), target.to(dev) if isinstance(target, torch.Tensor)
+              else tuple(t.to(dev) if isinstance(t, torch.Tensor) else t for t in target))
+             for logits, target in batches]
+    loss = torch.tensor(1.0, device=dev)  # created before: a copy from the host syncs
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for logits, target in moved:
+            gpu.update(logits, target, loss=loss)
+            f1 = mixed_f1(logits, target, 7, "macro", **ML)
+            acc = mixed_accuracy(logits, target, **ML)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    got, want = gpu.compute(), cpu.compute()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], **APPROX), key
+    assert float(f1) == pytest.approx(ref_f1(*batches[-1], "macro"), **APPROX)
+    assert float(acc) == pytest.approx(ref_accuracy(*batches[-1]), **APPROX)
+
+
 # --------------------------------------------------------------------------- losses
 
 
