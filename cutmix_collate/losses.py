@@ -338,7 +338,7 @@ class CutMixCriterion(nn.Module):
                 f"nn.CrossEntropyLoss(), got {describe(criterion)}"
             )
         # A module becomes a registered submodule (moved by .to(), saved in state_dict).
-        self.criterion = criterion
+        self.criterion: Any = criterion
 
     def forward(self, pred: Any, target: Any) -> Any:
         """Compute the (mixed) loss.
@@ -495,10 +495,10 @@ def _mix_losses(lam: Union[float, Tensor], loss_a: Any, loss_b: Any) -> Any:
     return (lam * loss_a.to(compute) + (1.0 - lam) * loss_b.to(compute)).to(loss_a.dtype)
 
 
-def _mean_weights(criterion: nn.Module, target: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+def _mean_weights(criterion: Any, target: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Per-target weights in the denominator of a class-index loss's mean (see the class)."""
     target = target.to(device)
-    keep = target != criterion.ignore_index
+    keep = target.ne(criterion.ignore_index)
     weight = getattr(criterion, "weight", None)  # FocalLoss: none
     if weight is None:
         return keep.to(dtype)

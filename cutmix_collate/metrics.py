@@ -77,7 +77,6 @@ class _Batch(NamedTuple):
     """
 
     pred: Tensor  # top-1 class predictions (B,) or 0/1 label predictions (B, K)
-    scores: Optional[Tensor]  # multi-class (B, K) scores for top-k, else None
     y_a: Tensor
     y_b: Tensor
     lam: Union[float, Tensor]  # a float, or a 0-d or (B,) tensor of the accumulation dtype
@@ -203,16 +202,15 @@ def _prepare(logits: Any, target: Any, num_classes: Optional[int], top_k: int, t
         bads = [check_multi_hot(y, name, _MULTI_HOT_HINT, eager=eager) for y, name in checked]
         dtype = _acc_dtype(device)
         pred = logits.to(dtype).sigmoid() > threshold if logits.is_floating_point() else logits
-        pred, y_a, y_b, scores = pred.to(dtype), y_a.to(dtype), y_b.to(dtype), None
+        pred, y_a, y_b = pred.to(dtype), y_a.to(dtype), y_b.to(dtype)
     else:
         limit = num_classes if num_classes is not None or logits.dim() == 1 else logits.shape[1]
         checked += [(logits, "logits")] if logits.dim() == 1 and num_classes is not None else []
         bads = [check_class_indices(y, limit, name, eager=eager) for y, name in checked]
-        scores = logits if logits.dim() == 2 else None
-        pred, y_a, y_b = logits.argmax(1) if scores is not None else logits.long(), y_a.long(), y_b.long()
+        pred, y_a, y_b = logits.argmax(1) if logits.dim() == 2 else logits.long(), y_a.long(), y_b.long()
     for bad in bads:
         invalid = bad if invalid is None else invalid if bad is None else invalid + bad
-    return _Batch(pred, scores, y_a, y_b, lam, invalid)
+    return _Batch(pred, y_a, y_b, lam, invalid)
 
 
 def _nan_if_invalid(value: Tensor, invalid: Optional[Tensor]) -> Tensor:
@@ -378,7 +376,7 @@ def mixed_accuracy(
     batch = _prepare(logits, target, None, top_k, *_check_task(task, threshold))
     if top_k == 1:
         return _nan_if_invalid(_sample_scores(batch)[0].mean(), batch.invalid)
-    top = batch.scores.topk(top_k, dim=1).indices
+    top = logits.topk(top_k, dim=1).indices  # scores (B, K): _prepare has checked
     hit_a, hit_b = (top == batch.y_a[:, None]).any(1), (top == batch.y_b[:, None]).any(1)
     w_a, w_b = _lam_weights(batch)
     return _nan_if_invalid((w_a * hit_a + w_b * hit_b).mean(), batch.invalid)
@@ -441,9 +439,9 @@ def mixed_f1(
             predictions out of range or ``lam`` outside ``[0, 1]``.
     """
     num_classes = check_positive_int(num_classes, "num_classes")
-    task, threshold = _check_task(task, threshold)
-    average = _check_average(average, task, none_ok=True)
-    batch = _prepare(logits, target, num_classes, 1, task, threshold)
+    task_name, threshold = _check_task(task, threshold)
+    average = _check_average(average, task_name, none_ok=True)
+    batch = _prepare(logits, target, num_classes, 1, task_name, threshold)
     f1 = _batch_f1(_class_counts(batch, num_classes), batch, average)
     return _nan_if_invalid(f1, batch.invalid)
 
