@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # spawns two rank processes per test
+
 REPO = Path(__file__).resolve().parents[1]
 NUM_CLASSES = 11
 WORLD_SIZE = 2
