@@ -99,7 +99,7 @@ class CutMixTrainer(Trainer):
         if not isinstance(collator, _COLLATORS):
             raise TypeError("data_collator must be a CutMixCollator, MixUpCollator or CutMixOrMixUpCollator, "
                             f"got {describe(collator)}")
-        params = inspect.signature(self.model.forward).parameters
+        params = inspect.signature(self.model.forward).parameters  # type: ignore[union-attr]
         names = [n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         if collator.image_key not in names:
             raise ValueError(f"data_collator.image_key must be an input of {type(self.model).__name__}.forward "

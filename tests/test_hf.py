@@ -11,6 +11,7 @@ Run as a script under ``torchrun`` (see ``test_torchrun_two_cpu_ranks``) it trai
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -187,12 +188,13 @@ def test_bad_configuration(tmp_path, collator, kw, exc, msg):
         CutMixTrainer(model=_model(), args=_args(tmp_path, **kw), data_collator=collator)
 
 
-def test_pair_samples_are_refused(tmp_path):
+@pytest.mark.parametrize("run", ["train", "evaluate"])
+def test_pair_samples_are_refused(tmp_path, run):
     pairs = [(torch.rand(3, 16, 16), 0) for _ in range(4)]
     trainer = CutMixTrainer(model=_model(), args=_args(tmp_path, max_steps=1), train_dataset=pairs, eval_dataset=pairs,
                             data_collator=CutMixCollator(image_key="pixel_values"))
     with pytest.raises(TypeError, match=r"CutMixTrainer needs dict samples .*got a tuple batch"):
-        trainer.evaluate()
+        getattr(trainer, run)()
 
 
 def test_import_does_not_pull_transformers():
@@ -207,13 +209,19 @@ def test_import_does_not_pull_transformers():
 @pytest.mark.slow
 def test_torchrun_two_cpu_ranks(tmp_path):
     result = tmp_path / "result.json"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
-           __file__, str(tmp_path), str(result)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", __file__,
+           str(tmp_path), str(result)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)  # its own process group: a timeout ends the ranks too
+    try:
+        log, _ = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+    assert proc.returncode == 0, log[-5000:]
     out = json.loads(result.read_text())
-    assert out["world_size"] == 2 and out["mixed"] and out["eval_plain"]
+    assert out["world_size"] == 2 and out["mixed"] and out["eval_plain"]  # 2 plain eval batches per rank
     assert out["params_equal"]  # DDP kept the two ranks' models identical
     assert out["eval_loss"] == pytest.approx(out["reference"], rel=1e-5)
 
@@ -222,13 +230,15 @@ def _distributed_main(tmp, result):
     """One rank of the torchrun test: train 2 steps, evaluate, rank 0 writes what it saw."""
     import torch.distributed as dist
 
-    trainer = _trainer(Path(tmp), train=16, evals=8, max_steps=2, per_device_eval_batch_size=2)
+    trainer = _trainer(Path(tmp), train=16, evals=8, max_steps=2, per_device_eval_batch_size=2,
+                       ddp_find_unused_parameters=False)
     trainer.train()
     mixed = any(len(s) == 2 for t, b, _ in trainer.seen if t for s in _sources(b["pixel_values"]))
     trainer.seen.clear()
     metrics = trainer.evaluate()
-    eval_plain = all(type(b["label"]) is torch.Tensor and all(len(s) == 1 for s in _sources(b["pixel_values"]))
-                     for _, b, _ in trainer.seen)
+    eval_plain = len(trainer.seen) == 2 and all(
+        type(b["label"]) is torch.Tensor and all(len(s) == 1 for s in _sources(b["pixel_values"]))
+        for _, b, _ in trainer.seen)
     flat = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
     gathered = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, flat)

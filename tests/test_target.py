@@ -13,7 +13,8 @@ import torch
 from torch.utils import _pytree as pytree
 
 from cutmix_collate import CutMixCriterion, MixedTarget, cutmix_batch
-from tests.conftest import requires_cuda
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 LAMS = [0.25, torch.tensor([0.5, 0.75, 1.0])]
 
@@ -41,8 +42,9 @@ class TestMixedTarget:
         t = _target(lam)
         y_a, y_b, got_lam = t
         assert y_a is t.y_a and y_b is t.y_b and got_lam is t.lam is lam
-        images, (y_a, y_b, got_lam) = (torch.zeros(3, 1, 2, 2), t)  # the batch unpacking of the docs
-        assert got_lam is lam
+        batch = (torch.zeros(3, 1, 2, 2), t)
+        images, (y_a, y_b, got_lam) = batch  # the batch unpacking of the docs
+        assert images is batch[0] and y_b is t.y_b and got_lam is lam
         r = t._replace(lam=0.5)
         assert type(r) is MixedTarget and r.lam == 0.5 and r.y_a is t.y_a
         assert MixedTarget._make(list(t)) == t
