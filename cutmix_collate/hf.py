@@ -88,7 +88,8 @@ class CutMixTrainer(Trainer):
     Raises:
         TypeError: ``data_collator`` is not one of the package's collators.
         ValueError: ``image_key`` is not an input of ``model.forward``, ``label_key`` is None,
-            ``return_boxes=True``, or ``args.label_names`` differs from ``[label_key]``.
+            ``return_boxes=True``, ``args.label_names`` differs from ``[label_key]``, or a loss is
+            set twice (``compute_loss_func``; ``criterion`` with ``args.label_smoothing_factor``).
     """
 
     loss_is_scaled_for_ga = False  # the criterion's loss is a per-batch mean (read by transformers >= 5)
@@ -110,6 +111,9 @@ class CutMixTrainer(Trainer):
         if self.args.label_names not in (None, [collator.label_key]):
             raise ValueError(f"args.label_names must be None or [{collator.label_key!r}] (the collator's "
                              f"label_key), got {self.args.label_names!r}")
+        if self.compute_loss_func is not None or (criterion is not None and self.args.label_smoothing_factor):
+            raise ValueError("CutMixTrainer computes the loss with criterion: pass criterion= rather than "
+                             "compute_loss_func, and put label smoothing in your criterion rather than in args")
         self.label_names = [collator.label_key]
         self.eval_collator = _Unmixed(collator)
         self.criterion = criterion if criterion is not None else CutMixCriterion(

@@ -188,6 +188,14 @@ def test_bad_configuration(tmp_path, collator, kw, exc, msg):
         CutMixTrainer(model=_model(), args=_args(tmp_path, **kw), data_collator=collator)
 
 
+@pytest.mark.parametrize("kw, smoothing", [({"compute_loss_func": lambda out, y, **kw: out.logits.sum()}, 0.0),
+                                           ({"criterion": torch.nn.CrossEntropyLoss()}, 0.1)])
+def test_a_loss_set_twice_is_refused(tmp_path, kw, smoothing):
+    with pytest.raises(ValueError, match=r"pass criterion= rather than compute_loss_func, and put label smoothing"):
+        CutMixTrainer(model=_model(), args=_args(tmp_path, label_smoothing_factor=smoothing),
+                      data_collator=CutMixCollator(image_key="pixel_values"), **kw)
+
+
 @pytest.mark.parametrize("run", ["train", "evaluate"])
 def test_pair_samples_are_refused(tmp_path, run):
     pairs = [(torch.rand(3, 16, 16), 0) for _ in range(4)]
