@@ -19,7 +19,7 @@ below trust what the package itself passes them.
 from __future__ import annotations
 
 import os
-from typing import Literal, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Literal, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -37,8 +37,13 @@ KINDS = ("cutmix", "mixup")
 Box = Union[Tuple[int, int, int, int], Tuple[Tensor, Tensor, Tensor, Tensor]]
 
 
-class MixedTarget(NamedTuple):
+class MixedTarget(NamedTuple("MixedTarget", [("y_a", Tensor), ("y_b", Tensor), ("lam", Union[float, Tensor])])):
     """The target of a mixed batch: ``images, (y_a, y_b, lam) = batch`` unpacks it.
+
+    A named tuple that also accepts one iterable, ``MixedTarget((y_a, y_b, lam))``, as ``tuple``
+    does: trainers rebuild tuples as ``type(t)(generator)`` (transformers' ``Trainer``) or as
+    ``type(t)(*items)`` (``torch.utils._pytree``, accelerate, Lightning), and both give a
+    ``MixedTarget`` back. ``copy``, ``pickle`` and ``_replace`` keep the type.
 
     Attributes:
         y_a: The batch's own labels, in order: class indices ``(B,)`` or label vectors ``(B, K)``.
@@ -47,9 +52,13 @@ class MixedTarget(NamedTuple):
             batch) or a float32 tensor of shape ``(B,)`` (one box per sample).
     """
 
-    y_a: Tensor
-    y_b: Tensor
-    lam: Union[float, Tensor]
+    # A typing.NamedTuple class body cannot define __new__; subclassing the named tuple can.
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "MixedTarget":
+        if len(args) == 1 and not kwargs and not isinstance(args[0], Tensor):
+            args = tuple(args[0])  # type(t)(iterable), as for a plain tuple
+        return super().__new__(cls, *args, **kwargs)
 
     def to(self, device: Union[str, int, torch.device, None] = None, *, non_blocking: bool = False
     ) -> "MixedTarget":
