@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
 from cutmix_collate import metrics
 from cutmix_collate.functional import MixedTarget
 from cutmix_collate.metrics import MixedMetrics, mixed_accuracy, mixed_f1
+from _helpers import requires_cuda
 
 AVERAGES = ("macro", "micro", "weighted")
 LAM_MODES = ("plain", "scalar", "tensor0d", "per_sample")
@@ -583,7 +584,6 @@ def test_lazy_path_values(lazy_checks):
         tracker.compute()
 
 
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 @requires_cuda

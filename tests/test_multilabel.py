@@ -29,6 +29,7 @@ from cutmix_collate import (
     mixed_f1,
 )
 from cutmix_collate.losses import soft_targets
+from _helpers import requires_cuda
 
 AVERAGES = ("macro", "micro", "weighted", "samples")
 LAM_MODES = ("plain", "scalar", "tensor0d", "per_sample")
@@ -314,7 +315,6 @@ def test_lazy_path_matches_sklearn_and_reports_bad_labels(lazy_checks):
         tracker.compute()
 
 
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 @requires_cuda

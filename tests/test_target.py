@@ -13,8 +13,8 @@ import torch
 from torch.utils import _pytree as pytree
 
 from cutmix_collate import CutMixCriterion, MixedTarget, cutmix_batch
+from _helpers import requires_cuda
 
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 LAMS = [0.25, torch.tensor([0.5, 0.75, 1.0])]
 
