@@ -164,3 +164,24 @@ def check_class_indices(y: Tensor, num_classes: Optional[int], name: str, ignore
             "" if ignore_index is None else f" or ignore_index={ignore_index}")
         raise ValueError(f"{name} must hold class indices {allowed}, got {y[bad][0].item()!r}")
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-hot label vectors (losses: CutMixCriterion, soft_targets; metrics: task="multilabel")
+# --------------------------------------------------------------------------------------------
+
+
+def check_multi_hot(y: Tensor, name: str, hint: str = "", eager: Optional[bool] = None) -> Optional[Tensor]:
+    """Check that label vectors ``y`` ``(B, K)`` hold only 0 and 1 (multi-hot), any dtype.
+
+    Eagerly (by default: on the CPU) a bad value is a ``ValueError`` naming ``name``, the first
+    bad value and ``hint`` (the other reading of such a tensor), and ``None`` is returned;
+    otherwise the 0-d count of bad values is returned (reading values would synchronise).
+    """
+    bad = (y != 0) & (y != 1)  # NaN is bad too
+    if not (y.device.type == "cpu" if eager is None else eager):
+        return bad.sum()
+    if bool(bad.any()):
+        raise ValueError(f"{name} of shape {tuple(y.shape)} is read as multi-hot label vectors (B, K), "
+                         f"which hold only 0 and 1, got {y[bad][0].item()!r}{hint}")
+    return None

@@ -521,13 +521,13 @@ def _check_stackable(images: List[Tensor], dims: int, what: str = "image") -> No
     first = images[0]
     if len({(t.shape, t.dtype, t.device) for t in images}) == 1 and first.dim() >= dims and 0 not in first.shape[-dims:]:
         return  # the common case; below finds and names the first bad sample
-    axes = AXES[dims]
     for i, image in enumerate(images):
         if image.dim() < dims:
             raise ValueError(f"{what} of sample {i} must have at least {dims} dimension{'s' * (dims > 1)} "
-                             f"({', '.join(axes)}), got shape {tuple(image.shape)}")
+                             f"({', '.join(AXES[dims])}), got shape {tuple(image.shape)}")
         if i == 0 and 0 in first.shape[-dims:]:
-            raise ValueError(f"{what}s must have {' >= 1 and '.join(axes)} >= 1, got shape {tuple(first.shape)} at sample 0")
+            raise ValueError(f"{what}s must have {' >= 1 and '.join(AXES[dims])} >= 1, got shape {tuple(first.shape)} "
+                             "at sample 0")
         for attr in ("shape", "dtype", "device"):
             got, want = getattr(image, attr), getattr(first, attr)
             if got != want:
@@ -539,13 +539,9 @@ def _label_error(labels: Sequence[Any]) -> Exception:
     """The error for labels that ``default_collate`` cannot turn into ``(B,)`` or ``(B, K)``."""
     first = None
     for i, label in enumerate(labels):
-        numeric = type(label) in (bool, int, float) or isinstance(label, (Tensor, list, tuple)) or (
-            getattr(getattr(label, "dtype", None), "kind", "?") in "biuf")
         try:
-            tensor = torch.as_tensor(label) if numeric else None
-        except (TypeError, ValueError, RuntimeError):
-            tensor = None
-        if tensor is None:
+            tensor = torch.as_tensor(label)
+        except (TypeError, ValueError, RuntimeError):  # strings, None, Decimal, objects
             return TypeError(f"label of sample {i} must be a number or a tensor, got {describe(label)}")
         if tensor.dim() > 1:
             return ValueError(f"label of sample {i} must be a number, a 0-d tensor or a vector of shape (K,), "

@@ -44,8 +44,13 @@ Box = Tuple[Any, ...]  # (start, end) per spanned axis: ints, or int64 tensors o
 AXES = {1: ("T",), 2: ("H", "W"), 3: ("D", "H", "W")}  # names of the spanned axes in messages
 
 
-class MixedTarget(NamedTuple):
+class MixedTarget(NamedTuple("MixedTarget", [("y_a", Tensor), ("y_b", Tensor), ("lam", Union[float, Tensor])])):
     """The target of a mixed batch: ``images, (y_a, y_b, lam) = batch`` unpacks it.
+
+    A named tuple that also accepts one iterable, ``MixedTarget((y_a, y_b, lam))``, as ``tuple``
+    does: trainers rebuild tuples as ``type(t)(generator)`` (transformers' ``Trainer``) or as
+    ``type(t)(*items)`` (``torch.utils._pytree``, accelerate, Lightning), and both give a
+    ``MixedTarget`` back. ``copy``, ``pickle`` and ``_replace`` keep the type.
 
     Attributes:
         y_a: The batch's own labels, in order: class indices ``(B,)`` or label vectors ``(B, K)``.
@@ -54,9 +59,13 @@ class MixedTarget(NamedTuple):
             batch) or a float32 tensor of shape ``(B,)`` (one box per sample).
     """
 
-    y_a: Tensor
-    y_b: Tensor
-    lam: Union[float, Tensor]
+    # A typing.NamedTuple class body cannot define __new__; subclassing the named tuple can.
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "MixedTarget":
+        if len(args) == 1 and not kwargs and not isinstance(args[0], Tensor):
+            args = tuple(args[0])  # type(t)(iterable), as for a plain tuple
+        return super().__new__(cls, *args, **kwargs)
 
     def to(self, device: Union[str, int, torch.device, None] = None, *, non_blocking: bool = False
     ) -> "MixedTarget":
@@ -160,14 +169,12 @@ class MixSpec:
 
     def __post_init__(self) -> None:
         check_choice(self.kind, KINDS + ("cutmix_or_mixup",), "kind")
-        switch = self.switch
-        if (self.kind == "cutmix_or_mixup") != (switch is not None):
+        if (self.kind == "cutmix_or_mixup") != (self.switch is not None):
             raise ValueError("switch=(cutmix_prob, mixup_alpha) goes with kind='cutmix_or_mixup' and only with it, "
-                             f"got kind={self.kind!r} and switch={switch!r}")
-        if switch is not None:
-            if not isinstance(switch, tuple) or len(switch) != 2:
-                raise TypeError(f"switch must be a tuple (cutmix_prob, mixup_alpha), got {describe(switch)}")
-            switch = (check_prob(switch[0], "switch_prob"), check_alpha(switch[1], "mixup_alpha"))
+                             f"got kind={self.kind!r} and switch={self.switch!r}")
+        if self.switch is not None and (not isinstance(self.switch, tuple) or len(self.switch) != 2):
+            raise TypeError(f"switch must be a tuple (cutmix_prob, mixup_alpha), got {describe(self.switch)}")
+        switch = self.switch and (check_prob(self.switch[0], "switch_prob"), check_alpha(self.switch[1], "mixup_alpha"))
         integral = isinstance(self.dims, numbers.Integral) and not isinstance(self.dims, bool)
         if not integral or self.dims not in (1, 2, 3):
             raise (ValueError if integral else TypeError)(
@@ -383,9 +390,8 @@ def draw_params(batch_size: int, *sizes: int, alpha: float = 1.0, prob: float = 
 
 def world_rank() -> Tuple[int, int]:
     """This process's ``(rank, world_size)``: the process group's, else ``$RANK`` and ``$WORLD_SIZE``, else ``(0, 1)``."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
     values = {name: os.environ.get(name, "").strip() for name in ("RANK", "WORLD_SIZE")}
     for name, value in values.items():
         if value and not value.isdigit():  # e.g. "abc" or "1.0", left by a job script
@@ -408,21 +414,19 @@ def _draw(spec: MixSpec, batch_size: int, sizes: Tuple[int, ...], generator: Opt
     t_gen, t_device, t_row, t_world = (None, device, row, world) if on_device else (host, host_device, 0, 1)
     u = torch.rand(2 + len(sizes), dtype=torch.float64, generator=host, device=host_device).tolist()
     kind, alpha, elem, n = spec.kind, spec.alpha, spec.mode == "elem", batch_size
-    lam: Any
-    centre: Any
     if spec.switch is not None:
         kind, alpha = ("cutmix", alpha) if u[1] < spec.switch[0] else ("mixup", spec.switch[1])
     if not u[0] < spec.prob:  # u is in [0, 1): prob 1 always mixes, prob 0 never
         zero = torch.zeros(n, dtype=torch.long, device=device) if elem else 0
-        lam = torch.ones(n, dtype=torch.float32, device=device) if elem else 1.0
+        ones = torch.ones(n, dtype=torch.float32, device=device) if elem else 1.0
         box = (zero,) * (2 * len(sizes)) if kind == "cutmix" else None
-        return MixParams(kind, False, torch.arange(n, device=device), box, lam, sizes)
+        return MixParams(kind, False, torch.arange(n, device=device), box, ones, sizes)
     # rows of partners: a uniform permutation per row (ties have probability about n ** 2 / 2 ** 53)
     index = torch.randperm(n, generator=t_gen, device=t_device).to(device) if t_world == 1 else torch.rand(
         (t_world, n), dtype=torch.float64, device=t_device)[t_row].argsort()
     if elem:
-        lam = _beta(alpha, t_gen, t_world * n, t_device)[t_row * n:(t_row + 1) * n].to(device)
-        centre = torch.rand((t_world, len(sizes), n), dtype=torch.float64, generator=t_gen, device=t_device)[
+        lam: Any = _beta(alpha, t_gen, t_world * n, t_device)[t_row * n:(t_row + 1) * n].to(device)
+        centre: Any = torch.rand((t_world, len(sizes), n), dtype=torch.float64, generator=t_gen, device=t_device)[
             t_row].to(device)
     else:
         lam, centre = _beta(alpha, host, 1, host_device).item(), u[2:]

@@ -27,6 +27,7 @@ from ._checks import (
     check_choice,
     check_class_indices,
     check_lam,
+    check_multi_hot,
     check_positive_int,
     check_prob,
     describe,
@@ -36,6 +37,9 @@ from ._checks import (
 __all__ = ["CutMixCriterion", "FocalLoss", "focal_loss", "soft_targets"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+#: What a (B, K) integer tensor holding other values than 0 and 1 could be instead.
+_MULTI_HOT_HINT = ("; class indices have shape (B,) (or (B, d1, d2, ...) for masks), and a label distribution "
+                   "must be floating point")
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,6 +253,8 @@ _PLAIN_MEAN_LOSSES = (
     nn.BCEWithLogitsLoss, nn.BCELoss, nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss,
     nn.KLDivLoss, nn.SoftMarginLoss, nn.MultiLabelSoftMarginLoss,
 )
+#: Losses that take multi-hot label vectors as floats: integer and bool labels are cast for them.
+_MULTI_HOT_LOSSES = (nn.BCEWithLogitsLoss, nn.BCELoss, nn.MultiLabelSoftMarginLoss)
 
 
 class CutMixCriterion(nn.Module):
@@ -290,6 +296,12 @@ class CutMixCriterion(nn.Module):
     ``target.y_b``) only for the losses known to take class indices: ``CrossEntropyLoss``,
     ``NLLLoss`` and :class:`FocalLoss` (their ``ignore_index`` is allowed); CPU tensors only.
 
+    Multi-hot label vectors ``(B, K)`` of any integer or bool dtype (as a collator stacks
+    them) are cast to ``pred``'s dtype for the losses that want them as floats,
+    ``BCEWithLogitsLoss`` (``pos_weight`` included), ``BCELoss`` and
+    ``MultiLabelSoftMarginLoss``, in the mixed and in the plain path; on the CPU they must hold
+    only 0 and 1 (another value means the tensor is something else: class indices or counts).
+
     The output keeps the dtype of the wrapped loss (e.g. float32 for cross-entropy under
     ``torch.autocast``); the mixing itself is done in at least float32. A per-sample ``lam`` is
     moved to the device of the losses. The wrapped module is a registered submodule, so
@@ -326,7 +338,7 @@ class CutMixCriterion(nn.Module):
                 f"nn.CrossEntropyLoss(), got {describe(criterion)}"
             )
         # A module becomes a registered submodule (moved by .to(), saved in state_dict).
-        self.criterion = criterion
+        self.criterion: Any = criterion
 
     def forward(self, pred: Any, target: Any) -> Any:
         """Compute the (mixed) loss.
@@ -348,12 +360,14 @@ class CutMixCriterion(nn.Module):
                 criterion whose per-sample reduction is unknown (see the class).
             ValueError: A target sequence not of length 3, ``y_a`` / ``y_b`` shapes that differ
                 from each other or whose batch size differs from ``pred``'s, class indices out
-                of range, ``lam`` outside ``[0, 1]`` (CPU tensors only) or of the wrong shape.
+                of range or integer multi-hot labels other than 0 and 1 for a BCE-style loss,
+                ``lam`` outside ``[0, 1]`` (CPU tensors only) or of the wrong shape.
         """
         y_a, y_b, lam, is_mixed = split_target(target)
         if not is_mixed:
-            return self.criterion(pred, target)
-        batch_size = _check_batch(pred, y_a)
+            return self.criterion(pred, self._float_labels(pred, target, "target"))
+        y_a, y_b = self._float_labels(pred, y_a, "target.y_a"), self._float_labels(pred, y_b, "target.y_b")
+        batch_size = _check_target_batch(pred, y_a)
         lam = check_lam(lam, batch_size=batch_size, name="target.lam")
         if (
             type(self.criterion) in _INDEX_LOSSES and isinstance(pred, Tensor) and pred.dim() >= 2
@@ -365,7 +379,17 @@ class CutMixCriterion(nn.Module):
             check_class_indices(y_b, pred.shape[1], "target.y_b", ignore_index)
         if isinstance(lam, Tensor) and lam.dim() == 1:
             return self._per_sample(pred, y_a, y_b, lam)
-        return _mix(lam, self.criterion(pred, y_a), self.criterion(pred, y_b))
+        return _mix_losses(lam, self.criterion(pred, y_a), self.criterion(pred, y_b))
+
+    def _float_labels(self, pred: Any, y: Tensor, name: str) -> Tensor:
+        """Integer or bool multi-hot labels as ``pred``'s dtype, for the BCE-style losses."""
+        if (
+            not isinstance(self.criterion, _MULTI_HOT_LOSSES) or not isinstance(pred, Tensor)
+            or not pred.is_floating_point() or y.is_floating_point() or y.is_complex() or y.shape != pred.shape
+        ):
+            return y
+        check_multi_hot(y, name, _MULTI_HOT_HINT)
+        return y.to(pred.dtype)
 
     def _per_sample(self, pred: Any, y_a: Tensor, y_b: Tensor, lam: Tensor) -> Tensor:
         criterion = self.criterion
@@ -435,7 +459,7 @@ def _check_per_sample_reduction(criterion: Any) -> str:
     return reduction
 
 
-def _check_batch(pred: Any, y_a: Tensor) -> Optional[int]:
+def _check_target_batch(pred: Any, y_a: Tensor) -> Optional[int]:
     """Return the batch size ``B`` after checking ``y_a`` (and ``pred`` when a tensor) agree."""
     if y_a.dim() == 0:
         raise ValueError("target.y_a and target.y_b must have a batch dimension, got shape ()")
@@ -460,7 +484,7 @@ def _broadcast_lam(lam: Tensor, dim: int) -> Tensor:
     return lam.reshape(lam.shape + (1,) * (dim - 1))
 
 
-def _mix(lam: Union[float, Tensor], loss_a: Any, loss_b: Any) -> Any:
+def _mix_losses(lam: Union[float, Tensor], loss_a: Any, loss_b: Any) -> Any:
     """``lam * loss_a + (1 - lam) * loss_b`` in the dtype of ``loss_a``."""
     if not isinstance(lam, Tensor) or not isinstance(loss_a, Tensor) or not loss_a.is_floating_point():
         return lam * loss_a + (1 - lam) * loss_b
@@ -471,10 +495,10 @@ def _mix(lam: Union[float, Tensor], loss_a: Any, loss_b: Any) -> Any:
     return (lam * loss_a.to(compute) + (1.0 - lam) * loss_b.to(compute)).to(loss_a.dtype)
 
 
-def _mean_weights(criterion: nn.Module, target: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+def _mean_weights(criterion: Any, target: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
     """Per-target weights in the denominator of a class-index loss's mean (see the class)."""
     target = target.to(device)
-    keep = target != criterion.ignore_index
+    keep = target.ne(criterion.ignore_index)
     weight = getattr(criterion, "weight", None)  # FocalLoss: none
     if weight is None:
         return keep.to(dtype)
@@ -509,7 +533,10 @@ def soft_targets(
 
     * 2-D ``(B, K)``: label vectors (one-hot, multi-hot or soft) of **any** dtype, as the
       collator and :func:`~cutmix_collate.cutmix_batch` pass them on; taken as they are (cast to
-      ``dtype``). ``K`` must equal ``num_classes``.
+      ``dtype``). ``K`` must equal ``num_classes``. Integer label vectors must hold only 0 and
+      1 (checked for CPU tensors): a 2-D integer tensor with other values is neither a label
+      vector nor class indices of shape ``(B,)``, and is refused rather than read as a
+      distribution.
     * 1-D ``(B,)`` or 3-D and more ``(B, d1, d2, ...)`` (segmentation masks): class indices,
       integer dtype, one-hot encoded into ``(B, K)`` or ``(B, K, d1, d2, ...)``.
 
@@ -528,8 +555,9 @@ def soft_targets(
         TypeError: A target that is not a tensor or a mixed target, class indices that are not
             integers, a ``dtype`` that is not floating point, non-numeric ``lam`` /
             ``label_smoothing`` / ``num_classes``.
-        ValueError: Class indices outside ``[0, num_classes)`` (checked for CPU tensors only),
-            label vectors whose width is not ``num_classes``, ``lam`` outside ``[0, 1]`` or of
+        ValueError: Class indices outside ``[0, num_classes)`` or integer label vectors with
+            values other than 0 and 1 (checked for CPU tensors only), label vectors whose width
+            is not ``num_classes``, ``lam`` outside ``[0, 1]`` or of
             the wrong shape, a target sequence not of length 3.
     """
     num_classes = check_positive_int(num_classes, "num_classes")
@@ -561,6 +589,8 @@ def _dense(y: Tensor, num_classes: int, dtype: torch.dtype, name: str) -> Tensor
                 f"{name} of shape (B, K) holds label vectors and must be real with K = "
                 f"num_classes = {num_classes}, got {describe(y)}"
             )
+        if not y.is_floating_point():
+            check_multi_hot(y, name, _MULTI_HOT_HINT)
         return y.to(dtype)
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise TypeError(

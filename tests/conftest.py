@@ -1,4 +1,9 @@
-"""Shared fixtures: every test starts and ends with the same global random state."""
+"""Shared fixtures: every test starts and ends with the same global random state.
+
+Shared helpers (the CUDA skip marker, ``scale_for``, ``SharedProbe``) live in ``tests/_helpers.py``;
+the ``slow`` marker is registered in ``pyproject.toml`` (``pytest -m "not slow"`` skips the torchrun,
+notebook, demo and spawn-worker tests).
+"""
 
 import random
 
@@ -20,6 +25,3 @@ def _restore_random_state():
         torch.cuda.set_rng_state_all(cuda_states)
     np.random.set_state(numpy_state)
     random.setstate(python_state)
-
-
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -61,6 +61,7 @@ def _rank_main(rank, world_size, init_file, out_file):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two spawned rank processes, each with two workers
 def test_ranks_seeded_alike_draw_differently(tmp_path):
     files = [str(tmp_path / f"rank{r}.pt") for r in range(2)]
     ctx = mp.get_context("spawn")
@@ -75,7 +76,7 @@ def test_ranks_seeded_alike_draw_differently(tmp_path):
         for (b1, i1, l1), (b2, i2, l2) in zip(run[0], run[1]):
             assert torch.equal(b1, b2) and torch.equal(i1, i2) and torch.equal(l1, l2)
     assert len(rank0[0]) == 8
-    for (b0, i0, l0), (b1, i1, l1) in zip(rank0[0], rank1[0]):  # every batch differs across ranks
+    for (b0, _, l0), (b1, _, l1) in zip(rank0[0], rank1[0]):  # every batch differs across ranks
         assert not torch.equal(b0, b1) and not torch.equal(l0, l1)
     # Workers and batches differ too (two workers take alternate batches).
     assert len({tuple(b.flatten().tolist()) for b, _, _ in rank0[0]}) == 8
@@ -196,6 +197,7 @@ def test_schedule_survives_torch_save_and_state_dict_loads_with_weights_only(tmp
         fresh.load_state_dict({"enabled": True, "prob": 2.0, "epoch": 0})
 
 
+@pytest.mark.slow  # a spawn-started worker
 def test_notebook_schedule_never_reaches_spawn_workers():
     # A function defined in a notebook pickles by reference to a module the workers cannot import.
     module = types.ModuleType("notebook_cell_module")

@@ -18,9 +18,9 @@ from torch import nn
 
 from cutmix_collate.functional import MixedTarget
 from cutmix_collate.losses import CutMixCriterion, FocalLoss, focal_loss, soft_targets
+from _helpers import requires_cuda
 
 B, K = 6, 5
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 SCALAR_AND_PER_SAMPLE = [0.3, torch.tensor(0.3), "per_sample"]
 
 
@@ -379,7 +379,7 @@ def test_half_precision_loss_is_not_promoted(lam):
     torch.testing.assert_close(out.float(), expected, rtol=2e-2, atol=2e-2)
 
 
-@CUDA
+@requires_cuda
 @pytest.mark.parametrize("lam", [0.3, "per_sample"])
 def test_cuda_matches_cpu(lam):
     pred, y_a, y_b = _batch(29)
@@ -396,7 +396,7 @@ def test_cuda_matches_cpu(lam):
         torch.testing.assert_close(criterion(x, (y_a.cuda(), y_b.cuda(), lam)).cpu(), cpu)
 
 
-@CUDA
+@requires_cuda
 def test_cuda_focal_and_soft_targets():
     pred, y_a, y_b = _batch(31)
     alpha = _weights()

@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
 from cutmix_collate import metrics
 from cutmix_collate.functional import MixedTarget
 from cutmix_collate.metrics import MixedMetrics, mixed_accuracy, mixed_f1
+from _helpers import requires_cuda
 
 AVERAGES = ("macro", "micro", "weighted")
 LAM_MODES = ("plain", "scalar", "tensor0d", "per_sample")
@@ -583,7 +584,6 @@ def test_lazy_path_values(lazy_checks):
         tracker.compute()
 
 
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 @requires_cuda
@@ -646,7 +646,7 @@ Y = torch.tensor([0, 1, 2, 0])
         (lambda: mixed_f1(LOGITS, Y, 0), ValueError, r"num_classes must be an int >= 1, got 0"),
         (lambda: mixed_f1(LOGITS, Y, 3.0), TypeError, r"num_classes must be an int >= 1, got 3\.0 \(float\)"),
         (lambda: mixed_f1(LOGITS, Y, 3, "samples"), ValueError,
-         r"average must be one of 'macro', 'micro', 'weighted' or None, got 'samples'"),
+         r"average must be one of 'macro', 'micro', 'weighted', None for task='multiclass', got 'samples'"),
         (lambda: mixed_f1(LOGITS, Y, 4), ValueError,
          r"logits must have shape \(B, num_classes=4\), got shape \(4, 3\)"),
         (lambda: mixed_f1([[0.0]], Y, 3), TypeError, r"logits must be a tensor of scores .* got \[\[0\.0\]\] \(list\)"),
@@ -663,7 +663,7 @@ Y = torch.tensor([0, 1, 2, 0])
         (lambda: mixed_f1(LOGITS, Y.float(), 3), TypeError,
          r"target must be class indices: an integer tensor of shape \(4,\), got a tensor of shape \(4,\) and dtype torch\.float32"),
         (lambda: mixed_f1(LOGITS, torch.zeros(4, 3, dtype=torch.long), 3), ValueError,
-         r"target must be class indices: .* \(label vectors \(B, K\) are not supported\), got shape \(4, 3\)"),
+         r"target must be class indices: .* \(label vectors \(B, K\) need task='multilabel'\), got shape \(4, 3\)"),
         (lambda: mixed_f1(LOGITS, Y[:3], 3), ValueError,
          r"target must be class indices: an integer tensor of shape \(4,\) to match logits, got shape \(3,\)"),
         (lambda: mixed_f1(LOGITS, (Y[:3], Y[:3], 0.5), 3), ValueError,
@@ -703,9 +703,9 @@ Y = torch.tensor([0, 1, 2, 0])
         (lambda: MixedMetrics(0), ValueError, r"num_classes must be an int >= 1, got 0"),
         (lambda: MixedMetrics(True), TypeError, r"num_classes must be an int >= 1, got True \(bool\)"),
         (lambda: MixedMetrics(3, average="binary"), ValueError,
-         r"average must be one of 'macro', 'micro', 'weighted', got 'binary'"),
+         r"average must be one of 'macro', 'micro', 'weighted' for task='multiclass', got 'binary'"),
         (lambda: MixedMetrics(3, average=None), ValueError,
-         r"average must be one of 'macro', 'micro', 'weighted', got None"),
+         r"average must be one of 'macro', 'micro', 'weighted' for task='multiclass', got None"),
         (lambda: MixedMetrics(3, sync_on_compute=1), TypeError, r"sync_on_compute must be a bool, got 1 \(int\)"),
         (lambda: MixedMetrics(3).update(LOGITS, Y, loss=torch.ones(2)), ValueError,
          r"loss must be the batch's mean loss, a 0-d tensor or a number, got shape \(2,\)"),
