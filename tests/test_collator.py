@@ -574,6 +574,7 @@ def test_dataloader_repeat_check_can_fail():
     assert len(set(signatures)) < len(signatures)
 
 
+@pytest.mark.slow  # spawn-started workers
 def test_dataloader_spawn_workers():
     ds = EncodedDataset(29, (3, 8, 8), torch.float32)
     first = _run_loader(ds, "spawn", "elem", seed=5, epochs=3, persistent=True)

@@ -302,7 +302,7 @@ class TestCollatorDims:
                     torch.testing.assert_close(images[i], torch.full((2, 5, 6, 7), want, dtype=torch.float32))
         assert kinds == {"cutmix", "mixup"}
 
-    @pytest.mark.parametrize("start_method", ["fork", "spawn"])
+    @pytest.mark.parametrize("start_method", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
     @pytest.mark.parametrize("dims, shape", [(1, (2, 24)), (3, (1, 5, 6, 4))])
     def test_workers(self, start_method, dims, shape):
         ds = EncodedDataset(16, shape, torch.float64)

@@ -569,6 +569,7 @@ def test_switch_reaches_persistent_fork_workers(kind, mode):
         gc.collect()
 
 
+@pytest.mark.slow  # spawn-started workers
 def test_switch_reaches_persistent_spawn_workers():
     """All collators (CutMix, MixUp, the switching one, CutMix with masks) in one spawn
     DataLoader, as a worker start costs seconds: its collate_fn hands batch b to collator b % 4,
@@ -586,6 +587,7 @@ def test_switch_reaches_persistent_spawn_workers():
         gc.collect()
 
 
+@pytest.mark.slow  # spawn-started workers
 def test_switch_reaches_persistent_spawn_workers_when_passed_directly():
     """The usual form, ``collate_fn=collator``: CutMixCollator (with a mask) under spawn."""
     torch.manual_seed(18)
