@@ -203,11 +203,11 @@ def test_max_images_and_lam_from_target_or_boxes():
 
     y0, y1, x0, x1 = boxes.boxes.unbind(1)
     want = 1 - ((y1 - y0) * (x1 - x0)).double() / (H * W)
-    _, _, lam = _check_target(None, boxes.boxes, H, W)
+    _, _, lam = _check_target(None, boxes.boxes, (H, W))
     torch.testing.assert_close(lam.double(), want)
     # A float and a 0-d tensor lam are one lam per image; label vectors are not written.
     for lam in (0.5, torch.tensor(0.5)):
-        y_a, y_b, got = _check_target(MixedTarget(torch.eye(10), torch.eye(10), lam), boxes.boxes, H, W)
+        y_a, y_b, got = _check_target(MixedTarget(torch.eye(10), torch.eye(10), lam), boxes.boxes, (H, W))
         assert y_a is None and y_b is None and got.tolist() == [0.5] * 10
 
 
@@ -253,15 +253,18 @@ def _ok():
 @pytest.mark.parametrize(
     "change, error, message",
     [
-        (dict(images=[[0.0]]), TypeError, r"images must be a uint8 or floating-point tensor"),
-        (dict(images=torch.zeros(B, 1, H, W, dtype=torch.int32)), TypeError, r"images must be .* got dtype torch.int32"),
-        (dict(images=torch.zeros(B, 2, H, W)), ValueError, r"images must be .* got shape \(6, 2, 12, 10\)"),
+        (dict(images=[[0.0]]), TypeError, r"images must be a real tensor of shape \(B, H, W\) or \(B, C, H, W\)"),
+        (dict(images=torch.zeros(B, 1, H, W, dtype=torch.complex64)), TypeError, r"images must be .* got dtype torch.complex64"),
         (dict(images=torch.zeros(H, W)), ValueError, r"images must be .* got shape \(12, 10\)"),
+        (dict(images=torch.zeros(B, 2, 1, H, W)), ValueError, r"images must be .* 4 columns span 2 axes.* got shape \(6, 2, 1, 12, 10\)"),
+        (dict(images=torch.zeros(B, 1, 0, W)), ValueError, r"images must be .* at least one non-empty image, got shape \(6, 1, 0, 10\)"),
         (dict(boxes=torch.zeros(B, 4)), TypeError, r"boxes must be a MixBoxes"),
         (dict(boxes=MixBoxes(torch.zeros(B, 4), torch.arange(B))), TypeError, r"boxes.boxes and boxes.index must be integer"),
-        (dict(boxes=MixBoxes(torch.zeros(B - 1, 4, dtype=torch.long), torch.arange(B))), ValueError, r"boxes.boxes must have shape \(6, 4\)"),
-        (dict(boxes=MixBoxes(torch.zeros(B, 4, dtype=torch.long), torch.arange(B - 1))), ValueError, r"boxes.index must have shape \(6,\)"),
-        (dict(boxes=MixBoxes(torch.tensor([[0, 13, 0, 1]] * B), torch.arange(B))), ValueError, r"boxes.boxes rows must be \(y0, y1, x0, x1\) .* got \(0, 13, 0, 1\) at image 0"),
+        (dict(boxes=MixBoxes(torch.zeros(B - 1, 4, dtype=torch.long), torch.arange(B))), ValueError, r"boxes.boxes and boxes.index must have shapes \(6, 4\) and \(6,\) to match images, got \(5, 4\) and \(6,\)"),
+        (dict(boxes=MixBoxes(torch.zeros(B, 4, dtype=torch.long), torch.arange(B - 1))), ValueError, r"must have shapes \(6, 4\) and \(6,\) to match images, got \(6, 4\) and \(5,\)"),
+        (dict(boxes=MixBoxes(torch.zeros(B, 5, dtype=torch.long), torch.arange(B))), ValueError, r"boxes.boxes must have shape \(B, 2 \* dims\), .* dims 1, 2 or 3, got shape \(6, 5\)"),
+        (dict(boxes=MixBoxes(torch.zeros(B, dtype=torch.long), torch.arange(B))), ValueError, r"boxes.boxes must have shape \(B, 2 \* dims\)"),
+        (dict(boxes=MixBoxes(torch.tensor([[0, 13, 0, 1]] * B), torch.arange(B))), ValueError, r"boxes.boxes rows must be \(start, end\) per spanned axis with 0 <= start <= end <= size, sizes \(12, 10\), got \(0, 13, 0, 1\) at image 0"),
         (dict(boxes=MixBoxes(torch.tensor([[2, 1, 0, 1]] * B), torch.arange(B))), ValueError, r"boxes.boxes rows must be"),
         (dict(boxes=MixBoxes(torch.zeros(B, 4, dtype=torch.long), torch.arange(B) + 1)), ValueError, r"boxes.index must hold indices in \[0, 6\)"),
         (dict(target=torch.zeros(B)), TypeError, r"target must be a MixedTarget"),
@@ -270,8 +273,8 @@ def _ok():
         (dict(target=(torch.arange(B), torch.arange(B))), ValueError, r"target must be a tensor or a mixed target \(y_a, y_b, lam\) of length 3"),
         (dict(target=MixedTarget(torch.arange(B), torch.arange(B), 1.5)), ValueError, r"target.lam must be in \[0, 1\]"),
         (dict(sources=torch.zeros(B, 1, H, W + 1)), ValueError, r"sources must have the shape of images"),
-        (dict(sources=torch.zeros(B, 1, H, W, dtype=torch.uint8)), ValueError, r"sources and images must both be uint8"),
-        (dict(sources="x"), TypeError, r"sources must be a uint8 or floating-point tensor"),
+        (dict(sources=torch.zeros(B, 1, H, W, dtype=torch.uint8)), ValueError, r"sources and images must both be uint8 or both of other dtypes, got torch.uint8 and torch.float32"),
+        (dict(sources="x"), TypeError, r"sources must be a real tensor"),
         (dict(nrow=0), ValueError, r"nrow must be an int >= 1, got 0"),
         (dict(nrow=2.0), TypeError, r"nrow must be an int >= 1"),
         (dict(max_images=0), ValueError, r"max_images must be an int >= 1"),
