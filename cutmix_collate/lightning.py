@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import MutableMapping, MutableSequence
 from typing import Any, Optional, Tuple, Union
 
@@ -34,6 +35,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess wit
         "cutmix_collate.lightning needs PyTorch Lightning: pip install \"cutmix_collate[lightning]\" or, "
         "from a clone, pip install -e \".[lightning]\""
     ) from error
+from typing_extensions import override  # a dependency of lightning
 
 from ._checks import check_alpha, check_choice, check_positive_int, check_prob, describe
 from .functional import MODES, MixBoxes, MixedTarget, Mode, cutmix_batch
@@ -43,10 +45,8 @@ __all__ = ["CutMixCallback"]
 
 Key = Union[int, str]
 
-_MIXED_TWICE = (
-    "the batch's labels are already a MixedTarget: mix in the loader (CutMixCollator) or on the "
-    "device (CutMixCallback), not both"
-)
+_MIXED_TWICE = ("the batch's labels are already a MixedTarget: mix in the loader (CutMixCollator) or on the "
+                "device (CutMixCallback), not both")
 
 
 class CutMixCallback(pl.Callback):
@@ -75,7 +75,8 @@ class CutMixCallback(pl.Callback):
             boxes outlined) on the global-zero rank. Loggers with ``experiment.add_image``
             (TensorBoard) get it under the tag ``"cutmix/batch"``; otherwise it is saved as
             ``<log_dir>/cutmix/step_<step>.png`` of the first logger. No logger: no picture.
-            Needs torchvision. ``None`` draws nothing.
+            Needs torchvision. ``None`` draws nothing. A picture never stops training: if one
+            cannot be drawn or logged, a warning says why and no more pictures are drawn.
 
     Raises:
         TypeError, ValueError: A bad argument here; in training, a batch that is not a list or a
@@ -100,11 +101,13 @@ class CutMixCallback(pl.Callback):
         self.off_epoch = off_epoch if off_epoch is None else check_positive_int(off_epoch, "off_epoch", 0)
         self.image_key = _check_key(image_key, "image_key")
         self.label_key = _check_key(label_key, "label_key")
-        if log_every_n_steps is not None:
-            log_every_n_steps = check_positive_int(log_every_n_steps, "log_every_n_steps")
         self.log_every_n_steps = log_every_n_steps
+        if log_every_n_steps is not None:
+            self.log_every_n_steps = check_positive_int(log_every_n_steps, "log_every_n_steps")
         self._drawn_step: Optional[int] = None  # with gradient accumulation, steps repeat
+        self._picture_failed = False
 
+    @override
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
@@ -116,14 +119,20 @@ class CutMixCallback(pl.Callback):
         on = self.off_epoch is None or trainer.current_epoch < self.off_epoch
         step = trainer.global_step
         draw = on and self.log_every_n_steps is not None and step % self.log_every_n_steps == 0
-        draw = draw and trainer.is_global_zero and step != self._drawn_step
+        draw = draw and trainer.is_global_zero and step != self._drawn_step and not self._picture_failed
         # Boxes only when drawn: MixBoxes lives on the CPU, a host sync on an accelerator.
         out, target, *boxes = cutmix_batch(images, labels, alpha=self.alpha, prob=self.prob if on else 0.0,
                                            mode=self.mode, return_boxes=draw)
         batch[image_key], batch[label_key] = out, target
         if draw:
             self._drawn_step = step
-            _log_picture(trainer, out, target, boxes[0], images, step)
+            try:
+                _log_picture(trainer, out, target, boxes[0], images, step)
+            except Exception as error:  # noqa: BLE001 - a picture must never end a training run
+                self._picture_failed = True
+                warnings.warn(f"CutMixCallback(log_every_n_steps={self.log_every_n_steps}) could not draw the batch "
+                              f"of step {step} and draws no more pictures: {type(error).__name__}: {error}",
+                              RuntimeWarning, stacklevel=2)
 
     def _keys(self, batch: Any) -> Tuple[Key, Key]:
         if isinstance(batch, MutableMapping):

@@ -57,10 +57,8 @@ def _require_torchvision() -> Any:
     try:
         import torchvision.utils as tv_utils
     except ImportError as error:  # pragma: no cover - exercised with a patched import
-        raise ImportError(
-            "cutmix_collate.viz needs torchvision to draw the grid; install it with "
-            'pip install "cutmix_collate[vision]" or, from a clone, pip install -e ".[vision]"'
-        ) from error
+        raise ImportError("cutmix_collate.viz needs torchvision to draw the grid; install it with pip install "
+                          '"cutmix_collate[vision]" or, from a clone, pip install -e ".[vision]"') from error
     return tv_utils
 
 
@@ -71,12 +69,10 @@ def _require_torchvision() -> Any:
 
 def _check_boxes(boxes: Any) -> Tuple[Tensor, Tensor, int]:
     """The CPU rows ``(B, 2 * dims)`` and partners ``(B,)`` of a :class:`MixBoxes`, and ``dims``."""
-    expected = "a MixBoxes(boxes, index) as returned with return_boxes=True"
-    if not isinstance(boxes, (tuple, list)) or len(boxes) != 2:
-        raise TypeError(f"boxes must be {expected}, got {describe(boxes)}")
-    rows, index = boxes
+    rows, index = boxes if isinstance(boxes, (tuple, list)) and len(boxes) == 2 else (None, None)
     if not isinstance(rows, Tensor) or not isinstance(index, Tensor):
-        raise TypeError(f"boxes must be {expected}, got parts {describe(rows)} and {describe(index)}")
+        raise TypeError("boxes must be a MixBoxes(boxes, index) as returned with return_boxes=True, "
+                        f"got {describe(boxes)}")
     if rows.is_floating_point() or index.is_floating_point() or rows.dtype == torch.bool:
         raise TypeError(f"boxes.boxes and boxes.index must be integer tensors, got {rows.dtype} and {index.dtype}")
     if rows.dim() != 2 or rows.shape[1] not in (2, 4, 6):
@@ -154,11 +150,8 @@ def _check_display(
         raise TypeError(f"class_names must be a sequence of names, got {describe(class_names)}")
     if value_range is None:
         return None
-    if (
-        not isinstance(value_range, (tuple, list)) or len(value_range) != 2
-        or not all(isinstance(v, numbers.Real) for v in value_range)
-        or not float(value_range[0]) < float(value_range[1])
-    ):
+    pair = isinstance(value_range, (tuple, list)) and len(value_range) == 2
+    if not (pair and all(isinstance(v, numbers.Real) for v in value_range) and value_range[0] < value_range[1]):
         raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}")
     return float(value_range[0]), float(value_range[1])
 
