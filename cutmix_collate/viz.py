@@ -392,8 +392,8 @@ def mixed_grid(
 
     Display: uint8 images are shown as they are. Images of any other real dtype (float,
     uint16, int, bool) are mapped to ``[0, 255]`` with one min-max over everything shown (the
-    mixed images, sources and partners: normalised inputs display as they are, up to
-    contrast), or with ``value_range=(low, high)`` when given (values are clipped to it).
+    mixed images, sources and partners, whole volumes for ``dims=3``: normalised inputs display
+    as they are, up to contrast), or with ``value_range=(low, high)`` when given (values are clipped to it).
     One-channel images are shown in grey, two channels as red and green, and of more than
     three channels (RGBA, multispectral) the first three as RGB. Images are upscaled by
     ``scale`` (nearest neighbour) so the text and outlines are legible on small images.

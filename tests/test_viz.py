@@ -325,3 +325,212 @@ def test_missing_torchvision_names_the_install_from_a_clone(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision.utils", None)
     with pytest.raises(ImportError, match=r'from a clone, pip install -e "\.\[vision\]"'):
         mixed_grid(mixed, target, boxes)
+
+
+# --------------------------------------------------------------------------------------------
+# Any real dtype, any number of channels
+# --------------------------------------------------------------------------------------------
+
+
+def _bodies(grid: torch.Tensor, n: int, height: int):
+    """The image part (below the caption band) of the n tiles of a one-row, padding-0 grid."""
+    return [tile[:, -height:] for tile in _tiles(grid, rows=1, cols=n)]
+
+
+def _no_boxes(b: int, dims: int = 2) -> MixBoxes:
+    return MixBoxes(torch.zeros(b, 2 * dims, dtype=torch.long), torch.arange(b))
+
+
+def test_more_than_three_channels_show_the_first_three():
+    g = torch.Generator().manual_seed(0)
+    rgba = torch.randint(0, 256, (3, 4, 8, 8), dtype=torch.uint8, generator=g)
+    for body, image in zip(_bodies(mixed_grid(rgba, None, _no_boxes(3), scale=1, padding=0), 3, 8), rgba):
+        assert torch.equal(body, image[:3])
+
+
+def test_two_channels_show_as_red_and_green():
+    images = torch.stack([torch.zeros(8, 8), torch.ones(8, 8)]).expand(2, 2, 8, 8)  # channel 0 low, 1 high
+    for body in _bodies(mixed_grid(images, None, _no_boxes(2), scale=1, padding=0), 2, 8):
+        assert (body[0] == 0).all() and (body[1] == 255).all() and (body[2] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.int16, torch.int32, torch.int64, torch.float16,
+                                   torch.bfloat16, torch.float64])
+def test_other_dtypes_are_shown_min_max_like_float(dtype):
+    values = torch.arange(2 * 3 * 8 * 8).view(2, 3, 8, 8) * 7 + 100
+    images = values.to(dtype)
+    exact = images.double()  # the values the dtype holds
+    want = ((exact - exact.min()) / (exact.max() - exact.min()) * 255).round().to(torch.uint8)
+    for body, image in zip(_bodies(mixed_grid(images, None, _no_boxes(2), scale=1, padding=0), 2, 8), want):
+        assert torch.equal(body, image)
+
+
+def test_bool_images_show_black_and_white():
+    images = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    images[:, :, :4] = True
+    for body in _bodies(mixed_grid(images, None, _no_boxes(2), scale=1, padding=0), 2, 8):
+        assert (body[:, :4] == 255).all() and (body[:, 4:] == 0).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Boxes over one axis (signals, spectrograms) and three axes (volumes)
+# --------------------------------------------------------------------------------------------
+
+
+def _paste(images: torch.Tensor, rows: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """CutMix by the rule: the box (start, end per trailing axis) of image i comes from image index[i]."""
+    out = images.clone()
+    dims = rows.shape[1] // 2
+    for i, row in enumerate(rows.tolist()):
+        region = (i, Ellipsis) + tuple(slice(a, b) for a, b in zip(row[0::2], row[1::2]))
+        out[region] = images[(int(index[i]),) + region[1:]]
+    assert out.shape[-dims:] == images.shape[-dims:]
+    return out
+
+
+def _outline_rect(outline: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """The mask of a 1-pixel rectangle outline with these inclusive corners."""
+    expected = torch.zeros_like(outline)
+    expected[top, left:right + 1] = expected[bottom, left:right + 1] = True
+    expected[top:bottom + 1, left] = expected[top:bottom + 1, right] = True
+    return expected
+
+
+SIG_B, SIG_C, SIG_T = 4, 2, 40
+SIG_ROWS = torch.tensor([[5, 20], [0, 0], [30, 40], [0, 12]])
+SIG_INDEX = torch.tensor([2, 1, 3, 0])
+
+
+def _level_row(value: float, low: float = 0.0, high: float = 7.0) -> int:
+    """The row of a trace at ``value`` in a 64-pixel band: the highest value at the top."""
+    return round((1 - (value - low) / (high - low)) * 63)
+
+
+class TestSignalPictures:
+    """dims=1 on (B, C, T): each channel a trace in a 64-pixel band, the pasted segment outlined."""
+
+    def _batch(self):
+        # Sample i, channel c holds the constant i + 4c: its trace is a flat line at a known row.
+        images = (torch.arange(SIG_B).view(-1, 1, 1) + 4.0 * torch.arange(SIG_C).view(1, -1, 1)).expand(-1, -1, SIG_T)
+        return images, _paste(images, SIG_ROWS, SIG_INDEX)
+
+    def test_the_traces_sit_at_the_level_of_the_sample_each_column_came_from(self):
+        images, mixed = self._batch()
+        grid = mixed_grid(mixed, None, MixBoxes(SIG_ROWS, SIG_INDEX), nrow=SIG_B, scale=1, padding=0,
+                          box_color=MAGENTA, box_width=1)
+        for i, body in enumerate(_bodies(grid, SIG_B, SIG_C * 64)):
+            assert body.shape[-1] == SIG_T  # one column per sample
+            t0, t1 = SIG_ROWS[i].tolist()
+            white = (body == 255).all(0)
+            for t in range(SIG_T):
+                if t0 < t1 and t in (t0, t1 - 1, t1):  # the outline, and the step back to the own trace
+                    continue
+                source = int(SIG_INDEX[i]) if t0 <= t < t1 else i
+                lit = white[:, t].nonzero().flatten().tolist()
+                assert lit == [c * 64 + _level_row(source + 4 * c) for c in range(SIG_C)], (i, t)
+
+    def test_outline_spans_every_band_over_the_pasted_samples(self):
+        images, mixed = self._batch()
+        grid = mixed_grid(mixed, None, MixBoxes(SIG_ROWS, SIG_INDEX), nrow=SIG_B, scale=3, padding=0,
+                          box_color=MAGENTA, box_width=1)
+        for i, tile in enumerate(_tiles(grid, rows=1, cols=SIG_B)):
+            outline = _magenta(tile)
+            caption = tile.shape[1] - SIG_C * 64 * 3
+            t0, t1 = SIG_ROWS[i].tolist()
+            if t0 == t1:
+                assert not outline.any()
+            else:
+                assert torch.equal(outline, _outline_rect(outline, caption, tile.shape[1] - 1, 3 * t0, 3 * t1 - 1))
+
+    def test_three_rows_and_one_dimensional_batches(self):
+        images, mixed = self._batch()
+        boxes = MixBoxes(SIG_ROWS, SIG_INDEX)
+        grid = mixed_grid(mixed, None, boxes, sources=images, nrow=SIG_B, scale=1, padding=0, box_color=MAGENTA)
+        tiles = _tiles(grid, rows=3, cols=SIG_B + 1)
+        for i in range(SIG_B):  # the partner row shows the partner's trace (under the outline too)
+            partner, source = tiles[SIG_B + 2 + i][:, -128:], tiles[1 + int(SIG_INDEX[i])][:, -128:]
+            keep = ~_magenta(partner)
+            assert torch.equal(partner[:, keep], source[:, keep]) and bool(keep.all()) == (i == 1)
+        # (B, T) is (B, 1, T): one band.
+        flat = mixed_grid(mixed[:, 0], None, boxes, nrow=SIG_B, scale=1, padding=0)
+        assert torch.equal(flat, mixed_grid(mixed[:, :1], None, boxes, nrow=SIG_B, scale=1, padding=0))
+        assert flat.shape[1] - 64 == grid.shape[1] // 3 - 128
+
+    def test_long_signals_keep_every_spike_and_widen_the_outline_to_whole_columns(self):
+        t = 2000  # 4 samples per column, 500 columns
+        images = torch.zeros(2, 1, t)
+        images[0, 0, 1001] = 1.0  # a one-sample spike: column 250
+        rows, index = torch.tensor([[401, 803], [0, 0]]), torch.tensor([1, 0])
+        grid = mixed_grid(images, None, MixBoxes(rows, index), nrow=2, scale=1, padding=0,
+                          box_color=MAGENTA, box_width=1)
+        tiles = _tiles(grid, rows=1, cols=2)
+        assert tiles[0].shape[-1] == 500
+        body = tiles[0][:, -64:]
+        white = (body == 255).all(0)  # row 0: the top of the band, value 1
+        assert white[0, 250] and not white[0, :250].any() and not white[0, 251:].any()
+        outline = _magenta(tiles[0])
+        caption = tiles[0].shape[1] - 64
+        assert torch.equal(outline, _outline_rect(outline, caption, tiles[0].shape[1] - 1, 100, 200))
+
+
+def test_spectrogram_is_drawn_as_an_image_with_the_segment_over_every_bin():
+    g = torch.Generator().manual_seed(0)
+    spec = torch.rand(4, 1, 16, 30, generator=g)
+    rows, index = torch.tensor([[3, 9], [0, 0], [20, 30], [0, 30]]), torch.tensor([1, 0, 3, 2])
+    mixed = _paste(spec, rows, index)
+    # Reference: the same pictures as images with the box (0, F, t0, t1) over both axes.
+    rows_2d = torch.cat([torch.zeros(4, 1, dtype=torch.long), torch.full((4, 1), 16), rows], 1)
+    got = mixed_grid(mixed, None, MixBoxes(rows, index), sources=spec, scale=2)
+    want = mixed_grid(mixed, None, MixBoxes(rows_2d, index), sources=spec, scale=2)
+    assert torch.equal(got, want)
+    got = mixed_grid(mixed, None, MixBoxes(rows, index), scale=2, box_color=MAGENTA, box_width=1, padding=0)
+    outline = _magenta(_tiles(got, rows=1, cols=4)[0])
+    caption = outline.shape[0] - 32
+    assert torch.equal(outline, _outline_rect(outline, caption, outline.shape[0] - 1, 6, 17))
+
+
+def test_volumes_show_the_slice_through_each_box_centre():
+    g = torch.Generator().manual_seed(1)
+    b, d, h, w = 4, 6, 8, 10
+    volumes = torch.rand(b, 1, d, h, w, generator=g) + torch.arange(b).view(b, 1, 1, 1, 1)
+    rows = torch.tensor([[1, 4, 2, 6, 3, 9], [0, 0, 0, 0, 0, 0], [5, 6, 0, 8, 0, 10], [0, 6, 1, 2, 1, 2]])
+    index = torch.tensor([2, 1, 0, 1])
+    mixed = _paste(volumes, rows, index)
+    # The rule: slice (d0 + d1) // 2, the centre slice d // 2 for an empty box.
+    depth = [(r[0] + r[1]) // 2 if r[1] > r[0] else d // 2 for r in rows.tolist()]
+    assert depth == [2, 3, 5, 3]
+    ar = torch.arange(b)
+    slices = [mixed[ar, :, depth], volumes[ar, :, depth], volumes[index][ar, :, depth]]
+    show = dict(scale=2, padding=0, box_color=MAGENTA, box_width=1, value_range=(0.0, b + 1.0))
+    got = mixed_grid(mixed, None, MixBoxes(rows, index), sources=volumes, nrow=b, **show)
+    # Reference: dims=2 pictures of the slices, partners given as their own sources column by column.
+    stacked = torch.cat(slices)  # mixed, sources, partners of each column
+    plain = mixed_grid(stacked, None, MixBoxes(torch.cat([rows[:, 2:]] * 3), torch.arange(3 * b)), nrow=3 * b, **show)
+    plain_tiles = _tiles(plain, rows=1, cols=3 * b)
+    got_tiles = _tiles(got, rows=3, cols=b + 1)
+    for i in range(b):
+        for row, k in ((2, 0), (0, 1), (1, 2)):  # grid rows: sources, partners, mixed
+            body = got_tiles[row * (b + 1) + 1 + i][:, -2 * h:]
+            want = plain_tiles[k * b + i][:, -2 * h:]
+            if row == 0:  # sources carry no outline
+                want = torch.where(_magenta(want), body, want)
+            if rows[i, 0] == rows[i, 1]:
+                want = torch.where(_magenta(want), body, want)
+            assert torch.equal(body, want), (i, row)
+    # The slice is named in the caption: the captions differ from dims=2 only by it.
+    assert not torch.equal(got_tiles[2 * (b + 1) + 1][:, :-2 * h], plain_tiles[0][:, :-2 * h])
+
+
+@pytest.mark.parametrize(
+    "images, rows, message",
+    [
+        (torch.zeros(2, 1, 2, 3, 8), torch.zeros(2, 2), r"images must be a real tensor of shape \(B, T\), \(B, C, T\) or \(B, C, F, T\) \(boxes of 2 columns span 1 axes\).* got shape \(2, 1, 2, 3, 8\)"),
+        (torch.zeros(2, 8, 8), torch.zeros(2, 6), r"images must be a real tensor of shape \(B, D, H, W\) or \(B, C, D, H, W\) .* got shape \(2, 8, 8\)"),
+        (torch.zeros(2, 1, 1, 4, 8, 8), torch.zeros(2, 6), r"got shape \(2, 1, 1, 4, 8, 8\)"),
+        (torch.zeros(2, 1, 9), torch.tensor([[0, 10], [0, 0]]), r"boxes.boxes rows must be \(start, end\) .* sizes \(9,\), got \(0, 10\) at image 0"),
+        (torch.zeros(2, 3, 4, 5), torch.tensor([[0, 3, 0, 4, 0, 6], [0] * 6]), r"sizes \(3, 4, 5\), got \(0, 3, 0, 4, 0, 6\) at image 0"),
+    ],
+)
+def test_boxes_and_images_must_agree_on_dims(images, rows, message):
+    with pytest.raises(ValueError, match=message):
+        mixed_grid(images, None, MixBoxes(rows.long(), torch.arange(2)))
