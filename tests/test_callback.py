@@ -44,9 +44,9 @@ def _parts(batch):
 class Recorder(L.LightningModule):
     """A linear classifier over the N sample identities; keeps every batch its steps receive."""
 
-    def __init__(self):
+    def __init__(self, shape=SHAPE):
         super().__init__()
-        self.layer = nn.Linear(math.prod(SHAPE), N)
+        self.layer = nn.Linear(math.prod(shape), N)
         self.criterion = CutMixCriterion()
         self.train_batches, self.val_batches = [], []
 
@@ -67,8 +67,8 @@ class Recorder(L.LightningModule):
 class Loader:
     """DataLoader arguments whose collate_fn keeps each batch it returns and a copy of it."""
 
-    def __init__(self, as_dict=False, collate=default_collate):
-        self.dataset = EncodedDataset(N, SHAPE, as_dict=as_dict)
+    def __init__(self, as_dict=False, collate=default_collate, shape=SHAPE, dtype=torch.float32):
+        self.dataset = EncodedDataset(N, shape, dtype, as_dict=as_dict)
         self.collate, self.returned = collate, []
 
     def __call__(self, samples):
@@ -329,6 +329,54 @@ class TestCutMixCallbackPictures:
 
         _fit(tmp_path, CutMixCallback(log_every_n_steps=1), logger=TensorBoardLogger(tmp_path), batches=1)
         assert list(tmp_path.rglob("events.out.tfevents.*")) and not list(tmp_path.rglob("*.png"))
+
+    @pytest.mark.filterwarnings("error:CutMixCallback")
+    @pytest.mark.parametrize("shape, dtype", [
+        ((4, 8, 8), torch.float32),  # RGBA
+        ((5, 8, 8), torch.uint8),  # multispectral
+        ((2, 8, 8), torch.float32),
+        ((3, 8, 8), torch.uint16),
+        ((1, 8, 8), torch.int32),
+        ((1, 8, 8), torch.bool),
+    ])
+    def test_batches_of_any_dtype_and_channel_count_are_drawn(self, tmp_path, shape, dtype):
+        logger = ImageLogger()
+        loader = Loader(shape=shape, dtype=dtype)
+        trainer, module, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), Recorder(shape), loader,
+                                  logger=logger, batches=2)
+        assert trainer.global_step == 2 and [step for _, _, step in logger.images] == [0, 1]
+        for (_, grid, _), (_, _, (images, target)) in zip(logger.images, module.train_batches):
+            assert grid.dtype == torch.uint8 and grid.shape[0] == 3
+            if loader.dataset.encode:  # the picture is the grid of the first three channels
+                partners, rects = _check_mixed([images, target], "batch")
+                (rect,) = {r for r in rects if r is not None} or {(0, 0, 0, 0)}
+                boxes = MixBoxes(torch.tensor([rect] * BATCH), torch.tensor(partners))
+                sources = torch.stack([loader.dataset[int(k)][0] for k in target.y_a])
+                assert torch.equal(grid, mixed_grid(images[:, :3], target, boxes, sources=sources[:, :3]))
+
+    def test_a_picture_that_fails_warns_once_and_training_goes_on(self, tmp_path):
+        class FullDisk(ImageLogger):
+            def add_image(self, tag, img_tensor, global_step=None):
+                super().add_image(tag, img_tensor, global_step)
+                raise OSError("No space left on device")
+
+        logger = FullDisk()
+        with pytest.warns(RuntimeWarning) as record:
+            trainer, module, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), logger=logger)
+        ours = [str(w.message) for w in record if "CutMixCallback" in str(w.message)]
+        assert ours == ["CutMixCallback(log_every_n_steps=1) could not draw the batch of step 0 and draws no "
+                        "more pictures: OSError: No space left on device"]
+        assert trainer.global_step == 3 and len(logger.images) == 1
+        for _, _, batch in module.train_batches:  # mixing went on
+            _check_mixed(batch, "batch")
+
+    def test_without_torchvision_training_goes_on_with_a_warning(self, tmp_path, monkeypatch):
+        monkeypatch.setitem(sys.modules, "torchvision", None)
+        monkeypatch.setitem(sys.modules, "torchvision.utils", None)
+        logger = ImageLogger()
+        with pytest.warns(RuntimeWarning, match=r"draws no more pictures: ImportError: .*cutmix_collate\[vision\]"):
+            trainer, _, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), logger=logger)
+        assert trainer.global_step == 3 and not logger.images
 
     def test_no_logger_no_picture_no_error(self, tmp_path):
         trainer, _, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), batches=2)
