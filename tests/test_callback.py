@@ -10,6 +10,7 @@ with ``default_collate``. Each Trainer runs a few steps of a linear model. Skipp
 
 from __future__ import annotations
 
+import io
 import math
 import subprocess
 import sys
@@ -323,12 +324,22 @@ class TestCutMixCallbackPictures:
         _fit(tmp_path, CutMixCallback(log_every_n_steps=1), batches=4, accumulate_grad_batches=2, logger=logger)
         assert [step for _, _, step in logger.images] == [0, 1]
 
-    def test_tensorboard_logger(self, tmp_path):
-        pytest.importorskip("tensorboard")
+    def test_tensorboard_logger_stores_the_grid(self, tmp_path):
+        # tensorboard is in the test extra: this runs in CI, it does not skip.
         from lightning.pytorch.loggers import TensorBoardLogger
+        from PIL import Image
+        from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
 
-        _fit(tmp_path, CutMixCallback(log_every_n_steps=1), logger=TensorBoardLogger(tmp_path), batches=1)
-        assert list(tmp_path.rglob("events.out.tfevents.*")) and not list(tmp_path.rglob("*.png"))
+        logger = TensorBoardLogger(tmp_path)
+        _, module, loader = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), logger=logger, batches=2)
+        events = EventAccumulator(logger.log_dir, size_guidance={IMAGES: 0})
+        events.Reload()
+        stored = events.Images("cutmix/batch")
+        assert [event.step for event in stored] == [0, 1]
+        for event in stored:
+            png = np.array(Image.open(io.BytesIO(event.encoded_image_string)))
+            assert torch.equal(torch.from_numpy(png).permute(2, 0, 1), _expected_grid(module, loader, event.step))
+        assert not list(tmp_path.rglob("*.png"))
 
     @pytest.mark.filterwarnings("error:CutMixCallback")
     @pytest.mark.parametrize("shape, dtype", [
@@ -444,3 +455,26 @@ class TestCutMixCallbackDDP:
     def test_ranks_with_equal_seeds_draw_different_boxes(self, ddp_run):
         draws = [_check_mixed(record["batches"][0][2], "batch") for record in ddp_run]
         assert draws[0] != draws[1]
+
+
+# ---- a thin integration ------------------------------------------------------------------------
+
+
+def test_hooks_are_marked_override():
+    hooks = [name for name in vars(CutMixCallback) if name.startswith("on_")]
+    assert hooks == ["on_train_batch_start"]
+    for name in hooks:
+        assert getattr(getattr(CutMixCallback, name), "__override__", False), name
+        assert callable(getattr(L.Callback, name)), name  # a hook Lightning knows
+
+
+def test_the_integration_imports_only_public_names_of_the_package():
+    import ast
+    import pathlib
+
+    import cutmix_collate.lightning as module
+
+    tree = ast.parse(pathlib.Path(module.__file__).read_text())
+    imported = [(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and node.level > 0 for alias in node.names]
+    assert imported and all(not name.startswith("_") for _, name in imported), imported
