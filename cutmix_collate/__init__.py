@@ -14,9 +14,10 @@ metrics take plain labels, so an evaluation loop needs nothing else.
 
 Public API: :class:`CutMixCollator`, :class:`MixUpCollator`, :class:`CutMixOrMixUpCollator`
 (in the DataLoader); :func:`cutmix_batch`, :func:`mixup_batch`, :func:`sample_lambda`,
-:func:`rand_box`, :func:`box_lambda`, :func:`draw_params`, :class:`MixParams`,
-:class:`MixedTarget`, :class:`MixBoxes` (on a batch tensor, any device; ``draw_params`` is the one
-place where everything random about a batch is decided); :class:`CutMixCriterion`, :class:`FocalLoss`, :func:`focal_loss`,
+:func:`rand_box`, :func:`box_lambda`, :class:`MixSpec`, :func:`draw_params`, :class:`MixParams`,
+:func:`apply_params`, :func:`mix_labels`, :class:`MixedTarget`, :class:`MixBoxes` (on a batch tensor,
+any device; ``draw_params`` is the one place where everything random about a batch is decided,
+``apply_params`` applies it; ``dims=`` spans the box over 1, 2 or 3 trailing axes); :class:`CutMixCriterion`, :class:`FocalLoss`, :func:`focal_loss`,
 :func:`soft_targets` (losses); :func:`mixed_accuracy`, :func:`mixed_f1`, :class:`MixedMetrics`
 (metrics); :func:`mixed_grid`, :func:`save_mixed_grid` (pictures, need torchvision:
 ``pip install "cutmix_collate[vision]"`` or, from a clone, ``pip install -e ".[vision]"``).
@@ -31,10 +32,13 @@ from .losses import CutMixCriterion, FocalLoss, focal_loss, soft_targets
 from .functional import (
     MixBoxes,
     MixParams,
+    MixSpec,
     MixedTarget,
+    apply_params,
     box_lambda,
     cutmix_batch,
     draw_params,
+    mix_labels,
     mixup_batch,
     rand_box,
     sample_lambda,
@@ -49,13 +53,16 @@ __all__ = [
     "FocalLoss",
     "MixBoxes",
     "MixParams",
+    "MixSpec",
     "MixUpCollator",
     "MixedMetrics",
     "MixedTarget",
+    "apply_params",
     "box_lambda",
     "cutmix_batch",
     "draw_params",
     "focal_loss",
+    "mix_labels",
     "mixed_accuracy",
     "mixed_f1",
     "mixed_grid",

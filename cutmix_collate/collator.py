@@ -3,10 +3,11 @@
 A collator's job, in the order :meth:`_MixCollator.__call__` does it: split the samples into
 images, labels (and masks), convert the images to tensors, stack them as ``default_collate``
 does (into shared memory inside a DataLoader worker, so the batch is not copied again on its way
-to the main process), draw the parameters with :func:`~cutmix_collate.functional.draw_params`'s
-``_draw``, apply them with the one apply function of the method
-(:func:`~cutmix_collate.functional.paste_boxes` or
-:func:`~cutmix_collate.functional.blend_images`), and build the target.
+to the main process), draw the parameters with the collator's
+:class:`~cutmix_collate.MixSpec` (:meth:`~cutmix_collate.MixSpec.draw`), apply them with the
+one apply function of the method (:func:`~cutmix_collate.functional.paste_boxes` or
+:func:`~cutmix_collate.functional.blend_images`), and build the target. The checks of the
+samples live here, since no other module reads samples.
 
 ``enabled``, ``prob`` and the epoch live in a small shared-memory tensor, so a change made in the
 main process reaches the workers, persistent ones included. Everything else is fixed at
@@ -18,17 +19,16 @@ from __future__ import annotations
 import pickle
 import sys
 import warnings
-from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple
+from dataclasses import replace
+from typing import Any, Callable, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import default_collate, get_worker_info
 
-from ._checks import (check_alpha, check_choice, check_images, check_mapping_samples, check_mixup_dtype,
-                      check_keys, check_numpy_layout, check_pairs, check_positive_int, check_prob, check_samples, describe,
-                      label_error)
-from .functional import MODES, MixedTarget, MixParams, _draw, blend_images, mix_labels, paste_boxes, rank
+from ._checks import check_alpha, check_mixup_dtype, check_positive_int, check_prob, describe
+from .functional import AXES, MixedTarget, MixParams, MixSpec, blend_images, mix_labels, paste_boxes, world_rank
 
 __all__ = ["CutMixCollator", "CutMixOrMixUpCollator", "MixUpCollator"]
 
@@ -39,28 +39,22 @@ _MUTABLE = ("enabled", "prob", "_state")
 class _MixCollator:
     """Machinery shared by the collators: samples in, mixed batch out, switch state shared."""
 
-    _kinds: Tuple[str, ...] = ("cutmix",)
-
-    def __init__(self, alpha: float, *, prob: float, mode: str, image_key: str, label_key: Optional[str],
-                 mask_key: Optional[str], return_boxes: bool, off_epoch: Optional[int],
-                 prob_schedule: Optional[Callable[[int], float]], out_dtype: Optional[torch.dtype] = None,
-                 switch: Optional[Tuple[float, float]] = None) -> None:
-        prob = check_prob(prob)
-        check_keys(image_key, label_key, mask_key, type(self).__name__ if "mixup" in self._kinds else None)
+    def __init__(self, spec: MixSpec, *, image_key: str, label_key: Optional[str], mask_key: Optional[str],
+                 return_boxes: bool, off_epoch: Optional[int], prob_schedule: Optional[Callable[[int], float]],
+                 out_dtype: Optional[torch.dtype] = None) -> None:
+        _check_keys(image_key, label_key, mask_key, type(self).__name__ if spec.kind != "cutmix" else None)
         if prob_schedule is not None and not callable(prob_schedule):
             raise TypeError(f"prob_schedule must be a callable epoch -> prob, got {describe(prob_schedule)}")
         if out_dtype is not None:
             check_mixup_dtype(torch.float32, out_dtype)
-        self.alpha = check_alpha(alpha)
-        self.mode = check_choice(mode, MODES, "mode")
+        self.spec = spec
         self.image_key, self.label_key, self.mask_key = image_key, label_key, mask_key
         self.return_boxes = bool(return_boxes)
         self.off_epoch = None if off_epoch is None else check_positive_int(off_epoch, "off_epoch", minimum=0)
         self.out_dtype = out_dtype
-        self._switch = switch
         self._schedule: Any = prob_schedule
-        self._rank: Optional[int] = None  # set when pickled, for spawn workers of a process group
-        enabled, prob = self._epoch_state(0, prob, True)  # start as set_epoch(0) would leave it
+        self._rank: Optional[Tuple[int, int]] = None  # (rank, world_size) when pickled, for spawn workers
+        enabled, prob = self._epoch_state(0, spec.prob, True)  # start as set_epoch(0) would leave it
         self._state = torch.tensor([float(enabled), prob, 0.0], dtype=torch.float64).share_memory_()
         self._frozen = True
 
@@ -78,7 +72,7 @@ class _MixCollator:
     def __getstate__(self) -> Dict[str, Any]:
         # The schedule travels as bytes and is unpickled only by set_epoch, so workers, which never
         # call it, cannot fail on it; one that cannot be pickled is remembered as lost, not dropped.
-        state = dict(self.__dict__, _rank=rank())
+        state = dict(self.__dict__, _rank=world_rank())
         schedule = state["_schedule"]
         if schedule is not None and not isinstance(schedule, (bytes, _Lost)):
             try:
@@ -99,6 +93,10 @@ class _MixCollator:
 
     def __deepcopy__(self, memo: Dict[int, Any]) -> "_MixCollator":
         return self.__copy__()  # every other attribute is immutable
+
+    alpha = property(lambda self: self.spec.alpha, doc="``lam ~ Beta(alpha, alpha)`` (CutMix's for a switching collator).")
+    mode = property(lambda self: self.spec.mode, doc="``\"batch\"`` or ``\"elem\"``.")
+    dims = property(lambda self: self.spec.dims, doc="The number of trailing axes the CutMix box spans.")
 
     @property
     def prob_schedule(self) -> Optional[Callable[[int], float]]:
@@ -130,7 +128,7 @@ class _MixCollator:
                              f"got {describe(state_dict)}")
         epoch = check_positive_int(state_dict["epoch"], "state_dict['epoch']", minimum=0)
         prob = check_prob(state_dict["prob"], "state_dict['prob']")
-        if not isinstance(state_dict["enabled"], bool):
+        if not isinstance(state_dict["enabled"], (bool, np.bool_)):  # what the enabled setter takes
             raise TypeError(f"state_dict['enabled'] must be a bool, got {describe(state_dict['enabled'])}")
         self._state.copy_(torch.tensor([float(state_dict["enabled"]), prob, float(epoch)], dtype=torch.float64))
 
@@ -188,28 +186,30 @@ class _MixCollator:
 
     def __call__(self, batch: Sequence[Any]) -> Any:
         """Collate a list of samples into a mixed batch (see the class docstring)."""
-        is_mapping = check_samples(batch)
+        is_mapping = _check_samples(batch)
         if is_mapping:
-            check_mapping_samples(batch, ((self.image_key, "image_key"), (self.label_key, "label_key"),
-                                          (self.mask_key, "mask_key")))
+            _check_mapping_samples(batch, ((self.image_key, "image_key"), (self.label_key, "label_key"),
+                                           (self.mask_key, "mask_key")))
             images = [sample[self.image_key] for sample in batch]
             labels = None if self.label_key is None else [sample[self.label_key] for sample in batch]
         elif self.mask_key is not None:
             raise TypeError(f"mask_key={self.mask_key!r} needs dict samples, "
                             f"got a {type(batch[0]).__name__} at sample 0")
         else:
-            check_pairs(batch)
+            _check_pairs(batch)
             images, labels = [sample[0] for sample in batch], [sample[1] for sample in batch]
-        images = [_as_image(image, i) for i, image in enumerate(images)]
-        check_images(images)
+        dims = self.spec.dims
+        images = [_as_image(image, i, layout=dims == 2) for i, image in enumerate(images)]
+        _check_stackable(images, dims)
         first = images[0]
-        dtype = check_mixup_dtype(first.dtype, self.out_dtype) if "mixup" in self._kinds else first.dtype
+        dtype = check_mixup_dtype(first.dtype, self.out_dtype) if self.spec.kind != "cutmix" else first.dtype
         enabled, prob, _ = self._state.tolist()
-        this_rank = rank() or self._rank or 0  # a spawn worker of a process group knows no rank
-        params = _draw(len(images), first.shape[-2], first.shape[-1], self.alpha, prob if enabled else 0.0,
-                       self.mode, self._kinds[0], None, first.device, this_rank, self._switch)
-        out = _mix(images, params, dtype)
-        target = None if labels is None else _mix_labels(labels, params)
+        here = world_rank()  # a spawn worker of a process group knows no rank: it has the pickled one
+        spec = replace(self.spec, prob=prob if enabled else 0.0)
+        params = spec.draw(len(images), first.shape[-dims:], device=first.device,
+                           rank=self._rank if here == (0, 1) and self._rank else here)
+        out = _mix_samples(images, params, dtype)
+        target = None if labels is None else _collate_target(labels, params)
         if not is_mapping:
             return (out, target, params.boxes()) if self.return_boxes else (out, target)
         return self._mix_mapping(batch, out, target, params)
@@ -223,9 +223,10 @@ class _MixCollator:
             elif key == self.label_key:
                 result[key] = target
             elif key == self.mask_key:
-                masks = [_as_image(sample[key], i, "mask", channels_first=False) for i, sample in enumerate(batch)]
-                check_images(masks, what="mask")
-                if masks[0].shape[-2:] != out.shape[-2:]:
+                dims = self.spec.dims
+                masks = [_as_image(sample[key], i, "mask", False, dims == 2) for i, sample in enumerate(batch)]
+                _check_stackable(masks, dims, what="mask")
+                if masks[0].shape[-dims:] != out.shape[-dims:]:
                     raise ValueError("mask and image sizes must match; sample 0 has a mask of "
                                      f"{tuple(masks[0].shape)} and an image of {tuple(out.shape[1:])}")
                 result[key] = paste_boxes(_stack(masks, masks[0].dtype), masks, params)
@@ -242,9 +243,11 @@ class _MixCollator:
             return result
 
     def __repr__(self) -> str:
-        alphas = "cutmix_alpha={}, mixup_alpha={}, switch_prob={}".format(self.alpha, *self._switch[::-1]) \
-            if self._switch else f"alpha={self.alpha}"
-        return f"{type(self).__name__}({alphas}, prob={self.prob}, mode={self.mode!r}, enabled={self.enabled})"
+        switch = self.spec.switch
+        alphas = f"cutmix_alpha={self.alpha}, mixup_alpha={switch[1]}, switch_prob={switch[0]}" if switch \
+            else f"alpha={self.alpha}"
+        dims = "" if self.spec.kind == "mixup" else f", dims={self.dims}"
+        return f"{type(self).__name__}({alphas}, prob={self.prob}, mode={self.mode!r}{dims}, enabled={self.enabled})"
 
 
 class CutMixCollator(_MixCollator):
@@ -299,10 +302,10 @@ class CutMixCollator(_MixCollator):
     """
 
     def __init__(self, alpha: float = 1.0, *, prob: float = 1.0, mode: Literal["batch", "elem"] = "batch",
-                 image_key: str = "image", label_key: Optional[str] = "label", mask_key: Optional[str] = None,
-                 return_boxes: bool = False, off_epoch: Optional[int] = None,
+                 dims: int = 2, image_key: str = "image", label_key: Optional[str] = "label",
+                 mask_key: Optional[str] = None, return_boxes: bool = False, off_epoch: Optional[int] = None,
                  prob_schedule: Optional[Callable[[int], float]] = None) -> None:
-        super().__init__(alpha, prob=prob, mode=mode, image_key=image_key, label_key=label_key,
+        super().__init__(MixSpec("cutmix", alpha, prob, mode, dims), image_key=image_key, label_key=label_key,
                          mask_key=mask_key, return_boxes=return_boxes, off_epoch=off_epoch,
                          prob_schedule=prob_schedule)
 
@@ -326,13 +329,11 @@ class MixUpCollator(_MixCollator):
         prob_schedule: With :meth:`set_epoch`, a callable ``epoch -> prob`` (main process only).
     """
 
-    _kinds = ("mixup",)
-
     def __init__(self, alpha: float = 1.0, *, prob: float = 1.0, mode: Literal["batch", "elem"] = "batch",
                  image_key: str = "image", label_key: str = "label", out_dtype: Optional[torch.dtype] = None,
                  off_epoch: Optional[int] = None, prob_schedule: Optional[Callable[[int], float]] = None,
     ) -> None:
-        super().__init__(alpha, prob=prob, mode=mode, image_key=image_key, label_key=label_key, mask_key=None,
+        super().__init__(MixSpec("mixup", alpha, prob, mode), image_key=image_key, label_key=label_key, mask_key=None,
                          return_boxes=False, off_epoch=off_epoch, prob_schedule=prob_schedule,
                          out_dtype=out_dtype)
 
@@ -355,19 +356,19 @@ class CutMixOrMixUpCollator(_MixCollator):
         prob_schedule: With :meth:`set_epoch`, a callable ``epoch -> prob`` (main process only).
     """
 
-    _kinds = ("cutmix", "mixup")
+    cutmix_alpha = property(lambda self: self.spec.alpha, doc="Beta parameter of CutMix batches.")
+    mixup_alpha = property(lambda self: self.spec.switch[1], doc="Beta parameter of MixUp batches.")
+    switch_prob = property(lambda self: self.spec.switch[0], doc="Probability that a batch uses CutMix.")
 
     def __init__(self, cutmix_alpha: float = 1.0, mixup_alpha: float = 0.2, *, switch_prob: float = 0.5,
-                 prob: float = 1.0, mode: Literal["batch", "elem"] = "batch", image_key: str = "image",
-                 label_key: str = "label", out_dtype: Optional[torch.dtype] = None, return_boxes: bool = False,
-                 off_epoch: Optional[int] = None, prob_schedule: Optional[Callable[[int], float]] = None,
-    ) -> None:
-        self.cutmix_alpha = check_alpha(cutmix_alpha, "cutmix_alpha")
-        self.mixup_alpha = check_alpha(mixup_alpha, "mixup_alpha")
-        self.switch_prob = check_prob(switch_prob, "switch_prob")
-        super().__init__(self.cutmix_alpha, prob=prob, mode=mode, image_key=image_key,
-                         label_key=label_key, mask_key=None, return_boxes=return_boxes, off_epoch=off_epoch,
-                         prob_schedule=prob_schedule, out_dtype=out_dtype, switch=(self.switch_prob, self.mixup_alpha))
+                 prob: float = 1.0, mode: Literal["batch", "elem"] = "batch", dims: int = 2,
+                 image_key: str = "image", label_key: str = "label", out_dtype: Optional[torch.dtype] = None,
+                 return_boxes: bool = False, off_epoch: Optional[int] = None,
+                 prob_schedule: Optional[Callable[[int], float]] = None) -> None:
+        check_alpha(cutmix_alpha, "cutmix_alpha")  # named as the user named it
+        spec = MixSpec("cutmix_or_mixup", cutmix_alpha, prob, mode, dims, (switch_prob, mixup_alpha))
+        super().__init__(spec, image_key=image_key, label_key=label_key, mask_key=None, return_boxes=return_boxes,
+                         off_epoch=off_epoch, prob_schedule=prob_schedule, out_dtype=out_dtype)
 
 
 class _Lost(str):
@@ -377,7 +378,7 @@ class _Lost(str):
 # --------------------------------------------------------------------------- pixels and labels
 
 
-def _mix(images: List[Tensor], params: MixParams, dtype: torch.dtype) -> Tensor:
+def _mix_samples(images: List[Tensor], params: MixParams, dtype: torch.dtype) -> Tensor:
     """Stack like default_collate (shared memory in a worker), then apply the drawn mix."""
     if dtype != images[0].dtype:  # MixUp of integer images, or a switching collator's CutMix
         images = [image.to(dtype) for image in images]
@@ -403,16 +404,18 @@ def _stack(images: List[Tensor], dtype: torch.dtype, fill: bool = True) -> Tenso
     return torch.stack(images, out=out) if fill else out
 
 
-def _mix_labels(labels: List[Any], params: MixParams) -> MixedTarget:
+def _collate_target(labels: List[Any], params: MixParams) -> MixedTarget:
     """Labels collated as ``default_collate`` would (a list of numbers is one label vector)."""
     try:
         if isinstance(labels[0], (list, tuple)):
             labels = [torch.as_tensor(label) for label in labels]
+        elif isinstance(labels[0], np.ndarray):  # big-endian arrays (">f4") in native order, as torch needs
+            labels = [np.asarray(y, y.dtype.newbyteorder("=")) if isinstance(y, np.ndarray) else y for y in labels]
         y_a = default_collate(labels)
     except (TypeError, ValueError, RuntimeError) as err:
-        raise label_error(labels) from err
+        raise _label_error(labels) from err
     if not isinstance(y_a, Tensor) or y_a.dim() > 2:
-        raise label_error(labels)
+        raise _label_error(labels)
     target = mix_labels(y_a, params)
     # y_a and y_b share one storage (in shared memory inside a worker): one tensor fewer to send.
     both = _stack([target.y_a, target.y_b], y_a.dtype)
@@ -420,26 +423,125 @@ def _mix_labels(labels: List[Any], params: MixParams) -> MixedTarget:
     return MixedTarget(both[0], both[1], lam)
 
 
-def _as_image(image: Any, i: int, what: str = "image", channels_first: bool = True) -> Tensor:
-    """A sample's image (or mask) as a tensor, without copying tensors or numpy arrays.
+def _as_image(image: Any, i: int, what: str = "image", channels_first: bool = True, layout: bool = True) -> Tensor:
+    """A sample's image (or mask) as a tensor, without copying tensors or native numpy arrays.
 
     PIL images become ``(C, H, W)``; a single-band PIL image is ``(1, H, W)`` as an image
-    and ``(H, W)`` as a mask (``channels_first=False``).
+    and ``(H, W)`` as a mask (``channels_first=False``). With ``layout`` (a 2-D box), sample 0
+    shaped like ``(H, W, C)`` is refused, as the box would be cut across width and channels.
     """
-    if isinstance(image, Tensor):
-        return image
-    pil = sys.modules.get("PIL.Image")
-    is_pil = pil is not None and isinstance(image, pil.Image)
-    if not isinstance(image, np.ndarray) and not is_pil:
-        raise TypeError(f"{what} of sample {i} must be a tensor, a numpy array or a PIL image, got {describe(image)}")
-    array = np.asarray(image)
-    if not is_pil:
-        check_numpy_layout(array, i, what)
-    if any(stride < 0 for stride in array.strides):  # np.flip and friends: torch needs positive strides
-        array = np.ascontiguousarray(array)
-    with warnings.catch_warnings():  # read-only arrays (e.g. from PIL) are only ever read here
-        warnings.simplefilter("ignore", UserWarning)
-        tensor = torch.from_numpy(array)
-    if is_pil:
-        tensor = tensor.permute(2, 0, 1) if tensor.dim() == 3 else tensor.unsqueeze(0) if channels_first else tensor
-    return tensor
+    kind = "tensor"
+    if not isinstance(image, Tensor):
+        pil = sys.modules.get("PIL.Image")
+        is_pil = pil is not None and isinstance(image, pil.Image)
+        if not isinstance(image, np.ndarray) and not is_pil:
+            raise TypeError(f"{what} of sample {i} must be a tensor, a numpy array or a PIL image, got {describe(image)}")
+        array = np.asarray(image)
+        if not array.dtype.isnative or any(stride < 0 for stride in array.strides):
+            # torch takes neither big-endian data (PIL's I;16B, ">f4") nor negative strides (np.flip)
+            array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+        with warnings.catch_warnings():  # read-only arrays (e.g. from PIL) are only ever read here
+            warnings.simplefilter("ignore", UserWarning)
+            image, kind = torch.from_numpy(array), "numpy array"
+        if is_pil:
+            return image.permute(2, 0, 1) if image.dim() == 3 else image.unsqueeze(0) if channels_first else image
+    if layout and i == 0 and image.dim() == 3 and image.shape[-1] in (1, 3, 4) and min(image.shape[:2]) > 4:
+        fix = "np.transpose(a, (2, 0, 1))" if kind == "numpy array" else "t.permute(2, 0, 1)"
+        raise ValueError(f"{what} of sample {i} is a {kind} of shape {tuple(image.shape)}, which looks like (H, W, C); "
+                         f"the box is cut from the last two dimensions, so pass (C, H, W) {kind}s ({fix}) "
+                         "or PIL images, which are converted")
+    return image
+
+
+# --------------------------------------------------------------------------- checks of the samples
+
+
+def _check_keys(image_key: Any, label_key: Any, mask_key: Any, blending: Optional[str]) -> None:
+    """A collator's keys: str (label_key or mask_key may be None, not both; no masks when ``blending``)."""
+    for value, name in ((image_key, "image_key"), (label_key, "label_key"), (mask_key, "mask_key")):
+        if (value is not None or name == "image_key") and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {describe(value)}")
+    if label_key is None and mask_key is None:
+        raise ValueError("label_key may be None only for segmentation samples (give mask_key)")
+    if mask_key is not None and blending:
+        raise ValueError(f"mask_key is not supported by {blending}: masks cannot be blended")
+
+
+# --------------------------------------------------------------------------- collator samples
+
+
+def _check_samples(batch: Any) -> bool:
+    """Check a DataLoader batch is a non-empty list of samples; return whether they are mappings."""
+    if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)):
+        raise TypeError(f"batch must be a list of samples, got {describe(batch)}")
+    if len(batch) == 0:
+        raise ValueError("batch must hold at least one sample, got an empty batch")
+    return isinstance(batch[0], Mapping)
+
+
+def _check_mapping_samples(batch: Sequence[Any], keys: Iterable[Tuple[Optional[str], str]]) -> None:
+    """Every sample is a mapping with sample 0's keys, and sample 0 holds the configured keys."""
+    first, names = batch[0], {key: name for key, name in keys if key is not None}
+    for i, sample in enumerate(batch):
+        if not isinstance(sample, Mapping):
+            raise TypeError(f"every sample must be a dict like sample 0, got {describe(sample)} at sample {i}")
+        if i and sample.keys() == first.keys():
+            continue
+        for key in [k for k in names if k not in sample] + [k for k in first if k not in sample]:
+            why = names.get(key, "sample 0 has it")
+            hint = f"; pass {why}= to name another key" if key in names else ""
+            raise ValueError(f"sample {i} has no key {key!r} ({why}); its keys are {sorted(map(str, sample))}{hint}")
+        extra = [k for k in sample if k not in first]
+        if extra:
+            raise ValueError(f"sample {i} has a key {extra[0]!r} that sample 0 has not; "
+                             f"sample 0's keys are {sorted(map(str, first))}")
+
+
+def _check_pairs(batch: Sequence[Any]) -> None:
+    """Samples that are not mappings must be ``(image, label)`` pairs."""
+    for i, sample in enumerate(batch):
+        if not isinstance(sample, (tuple, list)) or len(sample) != 2:
+            what = (f"a {type(sample).__name__} of length {len(sample)}"
+                    if isinstance(sample, (tuple, list)) else describe(sample))
+            raise TypeError(f"each sample must be an (image, label) pair or a dict, got {what} at sample {i}")
+
+
+def _check_stackable(images: List[Tensor], dims: int, what: str = "image") -> None:
+    """Images (or masks) of a batch: at least ``dims`` axes of sizes >= 1, one shape, dtype, device."""
+    first = images[0]
+    if len({(t.shape, t.dtype, t.device) for t in images}) == 1 and first.dim() >= dims and 0 not in first.shape[-dims:]:
+        return  # the common case; below finds and names the first bad sample
+    axes = AXES[dims]
+    for i, image in enumerate(images):
+        if image.dim() < dims:
+            raise ValueError(f"{what} of sample {i} must have at least {dims} dimension{'s' * (dims > 1)} "
+                             f"({', '.join(axes)}), got shape {tuple(image.shape)}")
+        if i == 0 and 0 in first.shape[-dims:]:
+            raise ValueError(f"{what}s must have {' >= 1 and '.join(axes)} >= 1, got shape {tuple(first.shape)} at sample 0")
+        for attr in ("shape", "dtype", "device"):
+            got, want = getattr(image, attr), getattr(first, attr)
+            if got != want:
+                got, want = (tuple(got), tuple(want)) if attr == "shape" else (got, want)
+                raise ValueError(f"all {what}s in a batch must have the same {attr}; sample {i} has {got}, sample 0 has {want}")
+
+
+def _label_error(labels: Sequence[Any]) -> Exception:
+    """The error for labels that ``default_collate`` cannot turn into ``(B,)`` or ``(B, K)``."""
+    first = None
+    for i, label in enumerate(labels):
+        numeric = type(label) in (bool, int, float) or isinstance(label, (Tensor, list, tuple)) or (
+            getattr(getattr(label, "dtype", None), "kind", "?") in "biuf")
+        try:
+            tensor = torch.as_tensor(label) if numeric else None
+        except (TypeError, ValueError, RuntimeError):
+            tensor = None
+        if tensor is None:
+            return TypeError(f"label of sample {i} must be a number or a tensor, got {describe(label)}")
+        if tensor.dim() > 1:
+            return ValueError(f"label of sample {i} must be a number, a 0-d tensor or a vector of shape (K,), "
+                              f"got shape {tuple(tensor.shape)}")
+        first = tensor if first is None else first
+        if tensor.shape != first.shape or (isinstance(label, Tensor) and tensor.dtype != first.dtype):
+            return ValueError(f"all labels in a batch must have the same shape and dtype; sample {i} has "
+                              f"{tuple(tensor.shape)} {tensor.dtype}, sample 0 has {tuple(first.shape)} {first.dtype}")
+    return TypeError(f"labels must be numbers or tensors that default_collate can stack, got {describe(labels)}")

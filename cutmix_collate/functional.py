@@ -3,38 +3,45 @@
 CutMix (Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers with
 Localizable Features", ICCV 2019) pastes a box cut from a partner image into each image and
 mixes the labels in proportion to the pixels: ``lam`` is the share of each image that is still
-its own. This module holds the whole method and nothing else:
+its own. The box spans the last ``dims`` axes (1: a time stripe of a signal or spectrogram,
+2: a rectangle of an image, 3: a cuboid of a volume); every other axis is taken whole. This
+module holds the whole method and nothing else:
 
-* :func:`draw_params` is the only place that decides whether a batch is mixed, the partners, the
-  boxes and ``lam`` (from :func:`sample_lambda` and :func:`rand_box`).
-* :func:`paste_boxes` is the only code that writes CutMix pixels and :func:`blend_images` the only
-  code that writes MixUp pixels.
+* :class:`MixSpec` holds the settings (kind, alpha, prob, mode, dims, switch), checked once;
+  :meth:`MixSpec.draw` (and :func:`draw_params`, which builds a spec) is the only place that
+  decides whether a batch is mixed, the partners, the boxes and ``lam``.
+* :func:`apply_params` applies them: :func:`paste_boxes` is the only code that writes CutMix
+  pixels and :func:`blend_images` the only code that writes MixUp pixels.
 
 :func:`cutmix_batch` and :func:`mixup_batch` (a batch tensor, any device) and the collators
 (:mod:`cutmix_collate.collator`, samples in a DataLoader worker) are thin callers of the three.
-Public entry points check their arguments (:mod:`cutmix_collate._checks`); the ``_draw`` helpers
-below trust what the package itself passes them.
+Public entry points check their arguments; the private helpers below trust what the package
+itself passes them.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
+from dataclasses import dataclass
 from typing import Literal, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from ._checks import (check_alpha, check_batch, check_box, check_choice, check_generator, check_lam,
-                      check_mixup_dtype, check_positive_int, check_prob)
+from ._checks import check_alpha, check_choice, check_lam, check_mixup_dtype, check_positive_int, check_prob, describe
 
-__all__ = ["MixBoxes", "MixParams", "MixedTarget", "box_lambda", "cutmix_batch", "draw_params", "mixup_batch",
-           "rand_box", "sample_lambda"]
+__all__ = ["MixBoxes", "MixParams", "MixSpec", "MixedTarget", "apply_params", "box_lambda", "cutmix_batch",
+           "draw_params", "mix_labels", "mixup_batch", "rand_box", "sample_lambda"]
 
 Mode = Literal["batch", "elem"]
 MODES = ("batch", "elem")
 Kind = Literal["cutmix", "mixup"]
 KINDS = ("cutmix", "mixup")
-Box = Union[Tuple[int, int, int, int], Tuple[Tensor, Tensor, Tensor, Tensor]]
+SpecKind = Literal["cutmix", "mixup", "cutmix_or_mixup"]
+Box = Tuple[Union[int, Tensor], ...]
+AXES = {1: ("T",), 2: ("H", "W"), 3: ("D", "H", "W")}  # names of the spanned axes in messages
 
 
 class MixedTarget(NamedTuple):
@@ -73,9 +80,11 @@ class MixBoxes(NamedTuple):
     """Where each image's pasted box is and whose pixels fill it.
 
     Attributes:
-        boxes: int64 tensor of shape ``(B, 4)``, one row ``(y0, y1, x0, x1)`` per image: rows
-            ``y0:y1`` and columns ``x0:x1`` come from the partner. An empty box (``y0 == y1`` or
-            ``x0 == x1``) means the image was not mixed.
+        boxes: int64 tensor of shape ``(B, 2 * dims)``, one row per image: ``(start, end)`` for
+            each spanned axis in axis order, so ``(y0, y1, x0, x1)`` for ``dims=2`` (rows
+            ``y0:y1`` and columns ``x0:x1`` come from the partner), ``(t0, t1)`` for ``dims=1``
+            and ``(z0, z1, y0, y1, x0, x1)`` for ``dims=3``. An empty box (``start == end`` on
+            any axis) means the image was not mixed.
         index: int64 tensor of shape ``(B,)``: image ``i``'s partner is ``index[i]`` in the batch.
     """
 
@@ -84,17 +93,19 @@ class MixBoxes(NamedTuple):
 
 
 class MixParams(NamedTuple):
-    """Everything random about one batch, as drawn by :func:`draw_params`.
+    """Everything random about one batch, as drawn by :func:`draw_params` or :meth:`MixSpec.draw`.
 
     Attributes:
         kind: ``"cutmix"`` or ``"mixup"``.
         mixed: Whether the batch is mixed; an unmixed batch has ``index = arange(B)``, empty
             boxes and ``lam = 1``.
         index: int64 tensor ``(B,)``: image ``i``'s partner is ``index[i]`` (a permutation).
-        box: CutMix boxes ``(y0, y1, x0, x1)``: four Python ints (batch mode: one box for all
-            images) or four int64 tensors of shape ``(B,)`` (elem mode); ``None`` for MixUp.
+        box: CutMix boxes, ``(start, end)`` per spanned axis (``(y0, y1, x0, x1)`` for
+            ``dims=2``): ``2 * dims`` Python ints (batch mode: one box for all images) or
+            ``2 * dims`` int64 tensors of shape ``(B,)`` (elem mode); ``None`` for MixUp.
         lam: The share of each image that is its own: a float (batch mode) or a float32 tensor
-            ``(B,)`` (elem mode). For CutMix it is recomputed from the clipped box.
+            ``(B,)`` (elem mode). For CutMix it is ``1 - box volume / product of sizes``.
+        sizes: The sizes of the spanned axes the parameters were drawn for (``(H, W)``).
     """
 
     kind: str
@@ -102,12 +113,98 @@ class MixParams(NamedTuple):
     index: Tensor
     box: Optional[Box]
     lam: Union[float, Tensor]
+    sizes: Tuple[int, ...] = ()
 
     def boxes(self) -> MixBoxes:
-        """The boxes as a :class:`MixBoxes` on the CPU (empty boxes for MixUp)."""
+        """The boxes as a :class:`MixBoxes` on the CPU (empty boxes for MixUp).
+
+        Reading accelerator tensors to the CPU synchronises the device: ask for boxes only when
+        they are used (a picture every n steps).
+        """
         size = self.index.shape[:1]
-        box = (0, 0, 0, 0) if self.box is None else self.box
+        box = (0,) * (2 * len(self.sizes)) if self.box is None else self.box
         return MixBoxes(torch.stack([torch.as_tensor(t).cpu().expand(size) for t in box], dim=1), self.index.cpu())
+
+
+@dataclass(frozen=True)
+class MixSpec:
+    """How batches are mixed: the settings a draw reads, checked once when the spec is made.
+
+    The collators hold one; :func:`draw_params`, :func:`cutmix_batch` and :func:`mixup_batch`
+    build one per call. ``dataclasses.replace(spec, prob=0.5)`` gives a checked copy.
+
+    Attributes:
+        kind: ``"cutmix"``, ``"mixup"``, or ``"cutmix_or_mixup"``: CutMix or MixUp, picked per
+            batch by ``switch``.
+        alpha: ``lam ~ Beta(alpha, alpha)``, a finite number > 0; for ``"cutmix_or_mixup"``
+            the alpha of the CutMix batches.
+        prob: Probability that a batch is mixed, in ``[0, 1]``.
+        mode: ``"batch"`` (one box and ``lam`` for the batch) or ``"elem"`` (one per image).
+        dims: 1, 2 or 3: the number of trailing axes the CutMix box spans (MixUp blends whole
+            images whatever ``dims`` says).
+        switch: ``(cutmix_prob, mixup_alpha)`` for ``kind="cutmix_or_mixup"`` and only then: a
+            batch is CutMix (with ``alpha``) with probability ``cutmix_prob``, else MixUp with
+            ``mixup_alpha``.
+
+    Raises:
+        TypeError: A setting of the wrong type.
+        ValueError: A setting out of range, or ``switch`` given with another kind or missing.
+    """
+
+    kind: SpecKind = "cutmix"
+    alpha: float = 1.0
+    prob: float = 1.0
+    mode: Mode = "batch"
+    dims: int = 2
+    switch: Optional[Tuple[float, float]] = None
+
+    def __post_init__(self) -> None:
+        check_choice(self.kind, KINDS + ("cutmix_or_mixup",), "kind")
+        switch = self.switch
+        if (self.kind == "cutmix_or_mixup") != (switch is not None):
+            raise ValueError("switch=(cutmix_prob, mixup_alpha) goes with kind='cutmix_or_mixup' and only with it, "
+                             f"got kind={self.kind!r} and switch={switch!r}")
+        if switch is not None:
+            if not isinstance(switch, tuple) or len(switch) != 2:
+                raise TypeError(f"switch must be a tuple (cutmix_prob, mixup_alpha), got {describe(switch)}")
+            switch = (check_prob(switch[0], "switch_prob"), check_alpha(switch[1], "mixup_alpha"))
+        integral = isinstance(self.dims, numbers.Integral) and not isinstance(self.dims, bool)
+        if not integral or self.dims not in (1, 2, 3):
+            raise (ValueError if integral else TypeError)(
+                f"dims must be 1, 2 or 3 (the number of trailing axes the box spans), got {describe(self.dims)}")
+        for name, value in (("alpha", check_alpha(self.alpha)), ("prob", check_prob(self.prob)),
+                            ("mode", check_choice(self.mode, MODES, "mode")), ("dims", int(self.dims)),
+                            ("switch", switch)):
+            object.__setattr__(self, name, value)
+
+    def draw(self, batch_size: int, sizes: Sequence[int], *, generator: Optional[torch.Generator] = None,
+             device: Union[str, torch.device, None] = None, rank: Optional[Tuple[int, int]] = None) -> MixParams:
+        """Draw everything random about one batch (the randomness is described in :func:`draw_params`).
+
+        Args:
+            batch_size: Number of images ``B``, an int >= 1.
+            sizes: The sizes of the ``dims`` spanned axes, e.g. ``images.shape[-dims:]``: ``(H, W)``
+                for ``dims=2``, each an int >= 1.
+            generator: A :class:`torch.Generator`, or ``None`` for torch's default generators.
+            device: Device of the tensors in the result (the CPU when ``None``).
+            rank: ``(rank, world_size)`` of the process to draw for, with ``generator=None``; by
+                default the process group's, else ``$RANK`` and ``$WORLD_SIZE``, else ``(0, 1)``.
+
+        Returns:
+            A :class:`MixParams`.
+        """
+        check_positive_int(batch_size, "batch_size")
+        if not isinstance(sizes, Sequence) or len(sizes) != self.dims:
+            raise ValueError(f"sizes must be the {self.dims} sizes ({', '.join(AXES[self.dims])}) of the axes the box "
+                             f"spans (dims={self.dims}), got {describe(sizes)}")
+        sizes = tuple(check_positive_int(s, f"size {a}") for s, a in zip(sizes, AXES[self.dims]))
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {describe(generator)}")
+        if rank is not None and not (isinstance(rank, tuple) and len(rank) == 2 and all(
+                isinstance(v, int) for v in rank) and 0 <= rank[0] < rank[1]):
+            raise ValueError(f"rank must be (rank, world_size) with 0 <= rank < world_size, got {describe(rank)}")
+        row, world = (0, 1) if generator is not None else world_rank() if rank is None else rank
+        return _draw(self, batch_size, sizes, generator, torch.device("cpu" if device is None else device), row, world)
 
 
 # --------------------------------------------------------------------------- draw
@@ -133,13 +230,15 @@ def sample_lambda(alpha: float, generator: Optional[torch.Generator] = None, *, 
     """
     if size is not None:
         check_positive_int(size, "size", minimum=0)
-    return _sample_lambda(check_alpha(alpha), check_generator(generator), size, device)
-
-
-def _sample_lambda(alpha: float, generator: Optional[torch.Generator], size: Optional[int],
-                   device: Union[str, torch.device, None]) -> Union[float, Tensor]:
-    n = 1 if size is None else size
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {describe(generator)}")
     device = device if device is not None else generator.device if generator is not None else "cpu"
+    lam = _beta(check_alpha(alpha), generator, 1 if size is None else size, device)
+    return lam.item() if size is None else lam.to(torch.float32)
+
+
+def _beta(alpha: float, generator: Optional[torch.Generator], n: int, device: Union[str, torch.device]) -> Tensor:
+    """``n`` float64 draws of ``Beta(alpha, alpha)``."""
     # Beta(a, a) = sigmoid(log G0 - log G1) with G ~ Gamma(a), in log space so that a small
     # alpha, where both gammas underflow, still gives the right distribution: with Marsaglia and
     # Tsang's boost log G(a) = log G(a + 1) + log(U) / a. The differences are taken before the
@@ -148,17 +247,17 @@ def _sample_lambda(alpha: float, generator: Optional[torch.Generator], size: Opt
     log_gamma = torch._standard_gamma(conc, generator=generator).log_()
     log_u = torch.rand((2, n), dtype=torch.float64, device=device, generator=generator)
     log_u = log_u.clamp_(min=torch.finfo(torch.float64).tiny).log_()
-    lam = torch.sigmoid((log_gamma[0] - log_gamma[1]) + (log_u[0] - log_u[1]) / alpha)
-    return float(lam[0]) if size is None else lam.to(torch.float32)
+    return torch.sigmoid((log_gamma[0] - log_gamma[1]) + (log_u[0] - log_u[1]) / alpha)
 
 
 def rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Optional[torch.Generator] = None
 ) -> Box:
-    """Draw the box to paste: sides ``sqrt(1 - lam)`` of the image's, centre uniform, clipped.
+    """Draw a 2-D box to paste: sides ``sqrt(1 - lam)`` of the image's, centre uniform, clipped.
 
     The centre is a pixel drawn uniformly over the image, so boxes near the border are
     clipped and cover less than ``1 - lam`` of the image: recompute ``lam`` from the box
-    (:func:`box_lambda`), as :func:`draw_params` does.
+    (:func:`box_lambda`), as :func:`draw_params` does. For boxes over 1 or 3 axes (sides
+    ``(1 - lam) ** (1 / dims)``) use :func:`draw_params` with ``dims``.
 
     Args:
         height: Image height ``H`` in pixels, an int >= 1.
@@ -175,24 +274,34 @@ def rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Opti
     height, width, lam = check_positive_int(height, "height"), check_positive_int(width, "width"), check_lam(lam)
     if isinstance(lam, Tensor) and lam.dim() != 1:
         raise ValueError(f"lam must be a float or a tensor of shape (B,), got shape {tuple(lam.shape)}")
-    return _rand_box(height, width, lam, check_generator(generator))
-
-
-def _rand_box(height: int, width: int, lam: Union[float, Tensor], generator: Optional[torch.Generator]) -> Box:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {describe(generator)}")
     scalar = not isinstance(lam, Tensor)
-    lam_t = torch.tensor([lam], dtype=torch.float64) if scalar else lam
-    g_device = generator.device if generator is not None else lam_t.device
-    cut = torch.sqrt(1.0 - lam_t.to(torch.float64))
-    cut_h, cut_w = (cut * height).floor().long(), (cut * width).floor().long()
-    cy = torch.randint(0, height, lam_t.shape, generator=generator, device=g_device).to(lam_t.device)
-    cx = torch.randint(0, width, lam_t.shape, generator=generator, device=g_device).to(lam_t.device)
-    y0, x0 = cy - cut_h // 2, cx - cut_w // 2
-    box = (y0.clamp(0, height), (y0 + cut_h).clamp(0, height), x0.clamp(0, width), (x0 + cut_w).clamp(0, width))
+    box = _rand_box((height, width), torch.tensor([lam], dtype=torch.float64) if scalar else lam, generator)
     return tuple(int(t) for t in box) if scalar else box
+
+
+def _rand_box(sizes: Tuple[int, ...], lam: Tensor, generator: Optional[torch.Generator], row: int = 0,
+              world: int = 1) -> Tuple[Tensor, ...]:
+    """Boxes for ``lam`` ``(n,)``: sides ``(1 - lam) ** (1 / dims)`` of their axes, centres uniform, clipped."""
+    dims = len(sizes)
+    g_device = generator.device if generator is not None else lam.device
+    centre = torch.rand((world, dims) + lam.shape, dtype=torch.float64, generator=generator, device=g_device)
+    centre = centre[row].to(lam.device)
+    side = (1.0 - lam.to(torch.float64)) ** (1.0 / dims)  # ** 0.5 is computed as sqrt
+    box = []
+    for k, size in enumerate(sizes):
+        cut = (side * size).floor().long()
+        start = (centre[k] * size).floor().long() - cut // 2  # centre: a uniform index in [0, size)
+        box += [start.clamp(0, size), (start + cut).clamp(0, size)]
+    return tuple(box)
 
 
 def box_lambda(height: int, width: int, box: Box) -> Union[float, Tensor]:
     """The share of an ``H x W`` image outside ``box``: ``1 - box_area / (H * W)``.
+
+    The box is checked to lie inside the image for CPU tensors and ints; on an accelerator the
+    check would synchronise the device, so there the box is trusted.
 
     Args:
         height: Image height ``H``.
@@ -202,115 +311,142 @@ def box_lambda(height: int, width: int, box: Box) -> Union[float, Tensor]:
     Returns:
         A float for an int box, a float32 tensor of shape ``(B,)`` for a tensor box.
     """
-    check_box(height, width, box)
-    return _box_lambda(height, width, box)
-
-
-def _box_lambda(height: int, width: int, box: Box) -> Union[float, Tensor]:
     y0, y1, x0, x1 = box
-    if isinstance(y0, Tensor):
-        return (1.0 - ((y1 - y0) * (x1 - x0)).to(torch.float64) / (height * width)).to(torch.float32)
-    return 1.0 - (y1 - y0) * (x1 - x0) / (height * width)
+    ok = (0 <= y0) & (y0 <= y1) & (y1 <= height) & (0 <= x0) & (x0 <= x1) & (x1 <= width)
+    if not isinstance(ok, Tensor) or ok.device.type == "cpu":
+        if not (bool(ok.all()) if isinstance(ok, Tensor) else ok):
+            raise ValueError(f"box must satisfy 0 <= y0 <= y1 <= {height} and 0 <= x0 <= x1 <= {width} (a box inside the "
+                             "image, as rand_box returns), " + ("for every sample" if isinstance(ok, Tensor) else f"got {tuple(box)}"))
+    return _box_lambda((height, width), box)
 
 
-def draw_params(batch_size: int, height: int, width: int, *, alpha: float = 1.0, prob: float = 1.0,
-                mode: Mode = "batch", kind: Kind = "cutmix", generator: Optional[torch.Generator] = None,
+def _box_lambda(sizes: Tuple[int, ...], box: Box) -> Union[float, Tensor]:
+    """``1 - box volume / product of sizes``: exact for ints (a float), float32 for tensors."""
+    volume = math.prod(end - start for start, end in zip(box[::2], box[1::2]))
+    if isinstance(volume, Tensor):
+        return (1.0 - volume.to(torch.float64) / math.prod(sizes)).to(torch.float32)
+    return 1.0 - volume / math.prod(sizes)
+
+
+def draw_params(batch_size: int, *sizes: int, alpha: float = 1.0, prob: float = 1.0, mode: Mode = "batch",
+                kind: Kind = "cutmix", dims: int = 2, generator: Optional[torch.Generator] = None,
                 device: Union[str, torch.device, None] = None) -> MixParams:
     """Draw everything random about one batch: whether to mix, partners, boxes and ``lam``.
 
-    The single place where mixing parameters are drawn: :func:`cutmix_batch`,
-    :func:`mixup_batch` and the collators call it. For CutMix ``lam`` is recomputed from the
-    clipped box; for MixUp it is the Beta draw itself and there is no box. An unmixed batch
+    ``draw_params(B, *sizes, **settings)`` is ``MixSpec(kind, alpha, prob, mode, dims).draw(B,
+    sizes)``, the single place where mixing parameters are drawn: :func:`cutmix_batch`,
+    :func:`mixup_batch` and the collators call it; :func:`apply_params` applies the result.
+    Each side of a CutMix box is ``(1 - lam) ** (1 / dims)`` of its axis, the centre uniform, the
+    box clipped to the image, and ``lam`` is recomputed as ``1 - box volume / product of the
+    sizes``. For MixUp ``lam`` is the Beta draw itself and there is no box. An unmixed batch
     (probability ``1 - prob``) gets the identity as partners, empty boxes and ``lam = 1``.
 
-    Randomness: with ``generator=None`` the draws come from torch's default generator, which a
-    DataLoader seeds per worker and epoch. Under ``torchrun`` (``RANK`` set) or with an
-    initialised process group, ranks other than 0 draw from a generator seeded by one draw of
-    the default generator mixed with the rank, so ranks seeded alike still draw different
-    parameters, and a seeded run stays reproducible for a given rank. Scalars (the mix
-    decision, a batch-mode box and ``lam``) come from a CPU generator, so no accelerator is
-    synchronised; tensors are drawn on ``generator``'s device (or ``device``) and end up on
-    ``device``.
+    Randomness: with ``generator=None`` the draws come from torch's default generators, which a
+    DataLoader seeds per worker and epoch. Every draw is made for all ranks at once, with a
+    leading axis of ``world_size`` rows of which this process keeps row ``rank`` (the process
+    group's rank and size, else torchrun's ``$RANK`` and ``$WORLD_SIZE``; one row without
+    them). So ranks seeded alike still draw different parameters, a seeded run stays
+    reproducible on each rank, and no per-rank generator is needed: such a generator would
+    have to live on the batch's device (a CPU one means copying its draws to the device, a
+    blocking transfer), and there is none on every device (``meta`` has no generator). The
+    price is ``world_size`` times the random numbers, a few kilobytes a batch. Scalars (the
+    mix decision, the CutMix-or-MixUp choice, a batch-mode box and ``lam``) are drawn on the
+    CPU; tensors (partners, per-image boxes and ``lam``) on ``device`` from its default
+    generator. No value is read back from an accelerator and no CPU tensor is copied to it, so
+    drawing never synchronises the device. With a ``generator``, every draw comes from it, on
+    its device, and is the same on every rank; a CUDA generator in batch mode synchronises to
+    read ``lam``.
 
     Args:
         batch_size: Number of images ``B``, an int >= 1.
-        height: Image height ``H``, an int >= 1.
-        width: Image width ``W``, an int >= 1.
+        *sizes: The sizes of the ``dims`` spanned axes, each an int >= 1: ``H, W`` for
+            ``dims=2``, ``T`` for ``dims=1``, ``D, H, W`` for ``dims=3``.
         alpha: ``lam ~ Beta(alpha, alpha)``; a finite number > 0.
         prob: Probability that the batch is mixed.
         mode: ``"batch"`` (one box and ``lam``) or ``"elem"`` (one per image).
         kind: ``"cutmix"`` or ``"mixup"``.
-        generator: A :class:`torch.Generator`, or ``None`` for torch's default one.
+        dims: 1, 2 or 3: the number of trailing axes the box spans.
+        generator: A :class:`torch.Generator`, or ``None`` for torch's default ones.
         device: Device of the tensors in the result (the CPU when ``None``).
 
     Returns:
         A :class:`MixParams`.
     """
-    for value, name in ((batch_size, "batch_size"), (height, "height"), (width, "width")):
-        check_positive_int(value, name)
-    return _draw(batch_size, height, width, check_alpha(alpha), check_prob(prob), check_choice(mode, MODES, "mode"),
-                 check_choice(kind, KINDS, "kind"), check_generator(generator), device)
+    check_choice(kind, KINDS, "kind")
+    return MixSpec(kind, alpha, prob, mode, dims).draw(batch_size, sizes, generator=generator, device=device)
 
 
-def rank() -> int:
-    """This process's rank: the initialised process group's, else ``$RANK``, else 0."""
+def world_rank() -> Tuple[int, int]:
+    """This process's ``(rank, world_size)``: the process group's, else ``$RANK`` and ``$WORLD_SIZE``, else ``(0, 1)``."""
     dist = torch.distributed
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK") or 0)
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    this_rank = _env_int("RANK", 0)
+    return this_rank, max(_env_int("WORLD_SIZE", 1), this_rank + 1)
 
 
-def _rank_generator(this_rank: int) -> Optional[torch.Generator]:
-    """``None`` on rank 0; elsewhere a CPU generator seeded from the default one and the rank."""
-    if this_rank == 0:
-        return None
-    seed = int(torch.randint(0, 2**62, (1,)))
-    return torch.Generator().manual_seed(seed ^ (this_rank * 0x9E3779B97F4A7C15) % 2**63)
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    if not value.strip():
+        return default
+    if value.strip().isdigit():
+        return int(value)
+    raise ValueError(f"the environment variable {name} must be an integer >= 0 (torchrun sets it), got {value!r}; "
+                     f"unset it or set it to this process's {name.lower()}")
 
 
-def _draw(batch_size: int, height: int, width: int, alpha: float, prob: float, mode: str, kind: str,
-          generator: Optional[torch.Generator], device: Union[str, torch.device, None],
-          this_rank: Optional[int] = None, switch: Optional[Tuple[float, float]] = None) -> MixParams:
-    """:func:`draw_params` without the checks. ``switch=(cutmix_prob, mixup_alpha)`` draws the kind."""
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    if generator is None:
-        generator = _rank_generator(rank() if this_rank is None else this_rank)
-    scalar_device, tensor_device = (generator.device,) * 2 if generator is not None else (torch.device("cpu"), device)
-    mixed = prob >= 1.0 or (prob > 0.0 and float(torch.rand((), generator=generator, device=scalar_device)) < prob)
-    if switch is not None and float(torch.rand((), generator=generator, device=scalar_device)) >= switch[0]:
-        kind, alpha = "mixup", switch[1]
-    if not mixed:
-        zero = 0 if mode == "batch" else torch.zeros(batch_size, dtype=torch.long, device=device)
-        lam = 1.0 if mode == "batch" else torch.ones(batch_size, dtype=torch.float32, device=device)
-        return MixParams(kind, False, torch.arange(batch_size, device=device),
-                         (zero,) * 4 if kind == "cutmix" else None, lam)
-    index = torch.randperm(batch_size, generator=generator, device=tensor_device).to(device)
-    lam = _sample_lambda(alpha, generator, None if mode == "batch" else batch_size, tensor_device)
+def _draw(spec: MixSpec, batch_size: int, sizes: Tuple[int, ...], generator: Optional[torch.Generator],
+          device: torch.device, row: int, world: int) -> MixParams:
+    """:meth:`MixSpec.draw` after the checks: every draw has ``world`` rows, this process keeps ``row``."""
+    host = generator.device if generator is not None else torch.device("cpu")  # scalars
+    where = host if generator is not None else device  # tensors
+    u = torch.rand((world, 2), dtype=torch.float64, generator=generator, device=host)[row].tolist()
+    kind, alpha, elem = spec.kind, spec.alpha, spec.mode == "elem"
+    if spec.switch is not None:
+        kind, alpha = ("cutmix", alpha) if u[1] < spec.switch[0] else ("mixup", spec.switch[1])
+    if not u[0] < spec.prob:  # u is in [0, 1): prob 1 always mixes, prob 0 never
+        zero = torch.zeros(batch_size, dtype=torch.long, device=device) if elem else 0
+        lam = torch.ones(batch_size, dtype=torch.float32, device=device) if elem else 1.0
+        box = (zero,) * (2 * len(sizes)) if kind == "cutmix" else None
+        return MixParams(kind, False, torch.arange(batch_size, device=device), box, lam, sizes)
+    keys = torch.rand((world, batch_size), dtype=torch.float64, generator=generator, device=where)
+    index = keys[row].argsort().to(device)  # a uniform permutation (ties have probability ~B^2 / 2^53)
+    n = batch_size if elem else 1
+    lam = _beta(alpha, generator, world * n, where if elem else host)[row * n:(row + 1) * n]
     if kind == "mixup":
-        return MixParams(kind, True, index, None, lam.to(device) if isinstance(lam, Tensor) else lam)
-    box = _rand_box(height, width, lam, generator)
-    box = tuple(t.to(device) for t in box) if isinstance(lam, Tensor) else box
-    return MixParams(kind, True, index, box, _box_lambda(height, width, box))
+        return MixParams(kind, True, index, None, lam.to(device, torch.float32) if elem else lam.item(), sizes)
+    box = _rand_box(sizes, lam, generator, row, world)
+    box = tuple(t.to(device) for t in box) if elem else tuple(int(t) for t in box)
+    return MixParams(kind, True, index, box, _box_lambda(sizes, box), sizes)
 
 
 # --------------------------------------------------------------------------- apply
 
 
-def box_mask(height: int, width: int, box: Tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
-    """Bool masks of shape ``(B, H, W)``, True inside each sample's box."""
-    y0, y1, x0, x1 = box
-    rows, cols = torch.arange(height, device=y0.device), torch.arange(width, device=x0.device)
-    in_rows = (rows >= y0[:, None]) & (rows < y1[:, None])  # (B, H)
-    in_cols = (cols >= x0[:, None]) & (cols < x1[:, None])  # (B, W)
-    return in_rows[:, :, None] & in_cols[:, None, :]
+def box_mask(sizes: Tuple[int, ...], box: Tuple[Tensor, ...]) -> Tensor:
+    """Bool masks of shape ``(B, *sizes)``, True inside each sample's box."""
+    mask = None
+    for k, size in enumerate(sizes):
+        pos = torch.arange(size, device=box[0].device)
+        inside = (pos >= box[2 * k][:, None]) & (pos < box[2 * k + 1][:, None])  # (B, size)
+        inside = inside.view(inside.shape[:1] + (1,) * k + (size,) + (1,) * (len(sizes) - k - 1))
+        mask = inside if mask is None else mask & inside
+    return mask
+
+
+def _region(box: Sequence[int]) -> tuple:
+    """The index of a box: ``(..., slice(start, end), ...)`` over the last ``len(box) // 2`` axes."""
+    return (Ellipsis,) + tuple(slice(start, end) for start, end in zip(box[::2], box[1::2]))
 
 
 def paste_boxes(out: Tensor, partners: Union[Tensor, Sequence[Tensor]], params: MixParams) -> Tensor:
     """The one function that writes CutMix pixels: each image's box gets its partner's pixels.
 
     Args:
-        out: Batch ``(B, ..., H, W)`` holding every image's own pixels; written in place.
-        partners: The unmixed images: a batch tensor ``(B, ..., H, W)``, which may be ``out``
+        out: Batch ``(B, ..., *sizes)`` holding every image's own pixels; written in place.
+        partners: The unmixed images: a batch tensor ``(B, ..., *sizes)``, which may be ``out``
             itself (the partners' pixels are gathered before anything is written), or a list of
-            ``B`` tensors ``(..., H, W)`` (the collator's samples), which must not share memory
+            ``B`` tensors ``(..., *sizes)`` (the collator's samples), which must not share memory
             with ``out``.
         params: From :func:`draw_params` (``kind="cutmix"``).
 
@@ -321,15 +457,14 @@ def paste_boxes(out: Tensor, partners: Union[Tensor, Sequence[Tensor]], params: 
         return out
     index = params.index
     if not isinstance(params.lam, Tensor):  # batch mode: one box for every image
-        y0, y1, x0, x1 = params.box
-        region = out[..., y0:y1, x0:x1]
+        region = _region(params.box)
         if isinstance(partners, Tensor):
-            region.copy_(partners[..., y0:y1, x0:x1].index_select(0, index))
+            out[region].copy_(partners[region].index_select(0, index))
         else:
-            torch.stack([partners[j][..., y0:y1, x0:x1] for j in index.tolist()], out=region)
+            torch.stack([partners[j][region] for j in index.tolist()], out=out[region])
     elif isinstance(partners, Tensor):  # elem mode on a batch: one mask, no loop over images
-        mask = box_mask(out.shape[-2], out.shape[-1], params.box)
-        mask = mask.view(out.shape[:1] + (1,) * (out.dim() - 3) + out.shape[-2:])
+        mask = box_mask(params.sizes, params.box)
+        mask = mask.view(mask.shape[:1] + (1,) * (out.dim() - mask.dim()) + mask.shape[1:])
         partner = partners.index_select(0, index)
         if torch.is_grad_enabled() and (out.requires_grad or partner.requires_grad):
             out.copy_(torch.where(mask, partner, out))  # where(out=) is not differentiable
@@ -338,8 +473,9 @@ def paste_boxes(out: Tensor, partners: Union[Tensor, Sequence[Tensor]], params: 
             # 64x3x224x224 float32 CPU batch took 30-39 ms this way against 43-48 ms with copy_.
             torch.where(mask, partner, out, out=out)
     else:  # elem mode from samples: one box copy per image
-        for i, (j, y0, y1, x0, x1) in enumerate(zip(index.tolist(), *(t.tolist() for t in params.box))):
-            out[i, ..., y0:y1, x0:x1] = partners[j][..., y0:y1, x0:x1]
+        for i, (j, box) in enumerate(zip(index.tolist(), torch.stack(params.box, 1).tolist())):
+            region = _region(box)
+            out[i][region] = partners[j][region]
     return out
 
 
@@ -349,7 +485,7 @@ def blend_images(images: Union[Tensor, Sequence[Tensor]], params: MixParams, out
     Args:
         images: Floating batch ``(B, ...)``, or a list of ``B`` samples (the collator's; needs ``out``).
         params: From :func:`draw_params` (``kind="mixup"``), mixed.
-        out: Where to write (a new tensor when ``None``, differentiable); must not be ``images``.
+        out: Where to write (a new tensor when ``None``, differentiable); may be ``images``.
     """
     weight = params.lam
     if not isinstance(images, Tensor):
@@ -366,27 +502,115 @@ def blend_images(images: Union[Tensor, Sequence[Tensor]], params: MixParams, out
     return torch.lerp(images.index_select(0, params.index), images, weight, out=out)
 
 
+def apply_params(images: Tensor, params: MixParams, *, out: Optional[Tensor] = None) -> Tensor:
+    """Apply drawn parameters to a batch: CutMix pastes the boxes, MixUp blends (by ``params.kind``).
+
+    The other half of :func:`draw_params`: ``apply_params(x, draw_params(B, H, W))`` is what
+    :func:`cutmix_batch` does to the images; :func:`mix_labels` builds the matching target.
+
+    Args:
+        images: The batch ``(B, ..., *params.sizes)`` the parameters were drawn for, on their
+            device; floating point for MixUp. Not modified unless it is ``out``.
+        params: A :class:`MixParams` from :func:`draw_params` or :meth:`MixSpec.draw`.
+        out: Where to write: ``images`` itself (in place), or a tensor of the images' shape,
+            dtype and device. ``None`` returns a new tensor, differentiable with respect to
+            ``images``.
+
+    Returns:
+        The mixed batch, ``out`` when given.
+
+    Raises:
+        TypeError: ``images``, ``params`` or ``out`` of the wrong type, or integer images for MixUp.
+        ValueError: Parameters drawn for another batch size, other spanned sizes, another
+            device, or an unknown kind; an ``out`` that does not match ``images``.
+    """
+    if not isinstance(params, MixParams):
+        raise TypeError(f"params must be a MixParams (from draw_params), got {describe(params)}")
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a tensor, got {describe(images)}")
+    check_choice(params.kind, KINDS, "params.kind")
+    batch, sizes, shape = params.index.shape[0], params.sizes, tuple(images.shape)
+    if len(shape) <= len(sizes) or shape[0] != batch or shape[len(shape) - len(sizes):] != sizes:
+        raise ValueError(f"params were drawn for {batch} images whose last {len(sizes)} axes have sizes {sizes}, "
+                         f"got images of shape {shape}")
+    if params.index.device != images.device:
+        raise ValueError(f"params were drawn on {params.index.device}, images are on {images.device}; "
+                         "pass device=images.device to draw_params")
+    if params.kind == "mixup":
+        check_mixup_dtype(images.dtype, None)
+    if out is not None and (not isinstance(out, Tensor) or (out.shape, out.dtype, out.device) != (
+            images.shape, images.dtype, images.device)):
+        raise ValueError(f"out must be a tensor of the images' shape {shape}, dtype {images.dtype} and device "
+                         f"{images.device}, got {describe(out)}")
+    if params.kind == "mixup" and params.mixed:
+        return blend_images(images, params, out=out)
+    out = images.clone() if out is None else out if out is images else out.copy_(images)
+    return paste_boxes(out, images, params)
+
+
 def mix_labels(labels: Tensor, params: MixParams) -> MixedTarget:
-    """``MixedTarget(labels, partners' labels, lam)``; ``y_b`` is a new tensor."""
+    """The target of a mixed batch: ``MixedTarget(labels, labels[params.index], params.lam)``.
+
+    Args:
+        labels: Class indices ``(B,)`` or label vectors ``(B, K)`` of the ``B`` images the
+            parameters were drawn for, on any device.
+        params: A :class:`MixParams` from :func:`draw_params`.
+
+    Returns:
+        A :class:`MixedTarget`; ``y_a`` is ``labels`` and ``y_b`` a new tensor.
+    """
+    _check_labels(labels, params.index.shape[0], "params")
     y_b = labels.index_select(0, params.index.to(labels.device)) if params.mixed else labels.clone()
     return MixedTarget(labels, y_b, params.lam)
+
+
+def _check_labels(labels: Tensor, batch_size: int, what: str) -> None:
+    if not isinstance(labels, Tensor):
+        raise TypeError(f"labels must be a tensor of shape (B,) or (B, K), got {describe(labels)}")
+    if labels.dim() not in (1, 2) or labels.shape[0] != batch_size:
+        raise ValueError(f"labels must have shape ({batch_size},) or ({batch_size}, K) to match {what}, "
+                         f"got shape {tuple(labels.shape)}")
 
 
 # --------------------------------------------------------------------------- batch tensors
 
 
+def _check_batch_tensors(images: Tensor, labels: Tensor, dims: int) -> Tuple[int, ...]:
+    """Check the batch of ``cutmix_batch``/``mixup_batch``; return the sizes of the spanned axes."""
+    shape = "(B, ..., " + ", ".join(AXES[dims]) + ")"
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a tensor of shape {shape}, got {describe(images)}")
+    if not isinstance(labels, Tensor):
+        raise TypeError(f"labels must be a tensor of shape (B,) or (B, K), got {describe(labels)}")
+    if images.dim() < 1 + dims:
+        raise ValueError(f"images must have shape {shape}, at least {1 + dims} dimensions for dims={dims}, "
+                         f"got shape {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError("images must hold at least one image, got an empty batch")
+    _check_labels(labels, images.shape[0], "images")
+    sizes = tuple(images.shape[images.dim() - dims:])
+    if 0 in sizes:
+        raise ValueError(f"images must have {' >= 1 and '.join(AXES[dims])} >= 1, got shape {tuple(images.shape)}")
+    return sizes
+
+
 def cutmix_batch(images: Tensor, labels: Tensor, *, alpha: float = 1.0, prob: float = 1.0, mode: Mode = "batch",
-                 generator: Optional[torch.Generator] = None, inplace: bool = False, return_boxes: bool = False,
+                 dims: int = 2, generator: Optional[torch.Generator] = None, inplace: bool = False,
+                 return_boxes: bool = False,
 ) -> Union[Tuple[Tensor, MixedTarget], Tuple[Tensor, MixedTarget, MixBoxes]]:
     """CutMix a batch that is already a tensor, on any device (the GPU path).
 
-    Each image ``i`` gets the box ``(y0, y1, x0, x1)`` cut from its partner ``index[i]`` (a
-    random permutation of the batch), and ``lam`` is recomputed from the clipped box. The result
-    is differentiable with respect to ``images`` in both modes (feature-level CutMix,
-    adversarial inputs), as torchvision's ``v2.CutMix`` is.
+    Each image ``i`` gets the box cut from its partner ``index[i]`` (a random permutation of
+    the batch) over its last ``dims`` axes, and ``lam`` is recomputed from the clipped box. The
+    result is differentiable with respect to ``images`` in both modes (feature-level CutMix,
+    adversarial inputs), as torchvision's ``v2.CutMix`` is. Nothing synchronises an
+    accelerator (see :func:`draw_params` for how the draws are made).
 
     Args:
-        images: Batch of shape ``(B, C, H, W)`` or ``(B, H, W)``, any dtype, any device.
+        images: Batch of at least ``1 + dims`` dimensions, any dtype, any device: ``(B, C, H, W)``,
+            ``(B, H, W)`` or ``(B, T, C, H, W)`` video (one box through every frame) for
+            ``dims=2``; ``(B, C, T)`` signals or ``(B, C, F, T)`` spectrograms (time stripes over
+            the full band) for ``dims=1``; ``(B, C, D, H, W)`` volumes for ``dims=3``.
         labels: Class indices of shape ``(B,)`` or label vectors of shape ``(B, K)``
             (multi-label, one-hot or soft), on any device.
         alpha: ``lam ~ Beta(alpha, alpha)`` before the box is clipped; a finite number > 0.
@@ -395,11 +619,14 @@ def cutmix_batch(images: Tensor, labels: Tensor, *, alpha: float = 1.0, prob: fl
         mode: ``"batch"``: one box and one ``lam`` (a Python float) for the whole batch.
             ``"elem"``: a box and a ``lam`` per sample (a float32 tensor of shape ``(B,)`` on
             the images' device), built without a Python loop over samples.
-        generator: Generator to draw from; torch's default generator when ``None``. In elem
+        dims: 1, 2 or 3: the number of trailing axes the box spans; each side is
+            ``(1 - lam) ** (1 / dims)`` of its axis. Every other axis is taken whole.
+        generator: Generator to draw from; torch's default generators when ``None``. In elem
             mode the draws happen on the generator's device, or on the images' device when
-            ``None``, so a CUDA batch needs no host synchronisation.
+            ``None``.
         inplace: Write the mixed images into ``images`` instead of a new tensor.
-        return_boxes: Also return the :class:`MixBoxes` used, e.g. for :func:`~cutmix_collate.viz.mixed_grid`.
+        return_boxes: Also return the :class:`MixBoxes` used (on the CPU), e.g. for
+            :func:`~cutmix_collate.viz.mixed_grid`.
 
     Returns:
         ``(images, MixedTarget(y_a, y_b, lam))`` and, with ``return_boxes=True``, a third item
@@ -409,11 +636,11 @@ def cutmix_batch(images: Tensor, labels: Tensor, *, alpha: float = 1.0, prob: fl
 
     Raises:
         TypeError: ``images``, ``labels`` or ``generator`` of the wrong type.
-        ValueError: a bad shape, an empty batch, or a bad ``alpha``, ``prob`` or ``mode``.
+        ValueError: a bad shape, an empty batch, or a bad ``alpha``, ``prob``, ``mode`` or ``dims``.
     """
-    alpha, prob, mode, (batch_size, height, width) = check_batch(images, labels, alpha, prob, mode)
-    params = _draw(batch_size, height, width, alpha, prob, mode, "cutmix", check_generator(generator),
-                   images.device)
+    spec = MixSpec("cutmix", alpha, prob, mode, dims)
+    sizes = _check_batch_tensors(images, labels, spec.dims)
+    params = spec.draw(images.shape[0], sizes, generator=generator, device=images.device)
     out = paste_boxes(images if inplace else images.clone(), images, params)
     target = mix_labels(labels, params)
     return (out, target, params.boxes()) if return_boxes else (out, target)
@@ -429,13 +656,14 @@ def mixup_batch(images: Tensor, labels: Tensor, *, alpha: float = 1.0, prob: flo
     metrics work unchanged. Differentiable with respect to ``images``.
 
     Args:
-        images: Floating batch of shape ``(B, C, H, W)`` or ``(B, H, W)``, any device. Integer
-            images (uint8) are an error unless ``out_dtype`` asks for a conversion.
+        images: Floating batch of shape ``(B, ..., H, W)`` (at least 3 dimensions, as CutMix
+            with ``dims=2`` takes), any device. Integer images (uint8) are an error unless
+            ``out_dtype`` asks for a conversion.
         labels: Class indices ``(B,)`` or label vectors ``(B, K)``.
         alpha: ``lam ~ Beta(alpha, alpha)``; a finite number > 0.
         prob: Probability of mixing the batch; otherwise ``lam = 1`` and ``y_b == y_a``.
         mode: ``"batch"``: one ``lam`` (a float); ``"elem"``: a float32 ``lam`` of shape ``(B,)``.
-        generator: Generator to draw from; torch's default generator when ``None``.
+        generator: Generator to draw from; torch's default generators when ``None``.
         inplace: Write into ``images`` (not with ``out_dtype``).
         out_dtype: Floating dtype to convert integer images to before blending (values are
             kept: uint8 0..255 becomes float 0..255).
@@ -443,12 +671,12 @@ def mixup_batch(images: Tensor, labels: Tensor, *, alpha: float = 1.0, prob: flo
     Returns:
         ``(images, MixedTarget(y_a, y_b, lam))``.
     """
-    alpha, prob, mode, (batch_size, height, width) = check_batch(images, labels, alpha, prob, mode)
+    spec = MixSpec("mixup", alpha, prob, mode)
+    sizes = _check_batch_tensors(images, labels, 2)
     dtype = check_mixup_dtype(images.dtype, out_dtype)
     if inplace and dtype != images.dtype:
         raise ValueError(f"inplace=True cannot convert {images.dtype} images to out_dtype={dtype}")
-    params = _draw(batch_size, height, width, alpha, prob, mode, "mixup", check_generator(generator),
-                   images.device)
+    params = spec.draw(images.shape[0], sizes, generator=generator, device=images.device)
     out = blend_images(images.to(dtype), params) if params.mixed else images.to(dtype, copy=True)
     if inplace:
         out = images.copy_(out)

@@ -216,7 +216,7 @@ def test_rand_box_unclipped_side_lengths():
     g = _gen(5)
     seen = 0
     for lam in np.linspace(0.3, 0.99, 25):
-        for _ in range(10):
+        for _ in range(20):
             y0, y1, x0, x1 = rand_box(50, 70, float(lam), g)
             if 0 < y0 and y1 < 50 and 0 < x0 and x1 < 70:
                 assert y1 - y0 == int(np.floor(50 * np.sqrt(1 - lam)))
@@ -564,10 +564,17 @@ def _bad(**kw):
         (dict(prob=True), TypeError, r"prob must be a number in \[0, 1\], got True \(bool\)"),
         (dict(mode="pixel"), ValueError, r"mode must be one of 'batch', 'elem', got 'pixel'"),
         (dict(mode=None), ValueError, r"mode must be one of 'batch', 'elem', got None"),
-        (dict(images=np.zeros((2, 3, 4, 4))), TypeError, r"images must be a tensor of shape \(B, C, H, W\) or \(B, H, W\), got array"),
+        (dict(images=np.zeros((2, 3, 4, 4))), TypeError, r"images must be a tensor of shape \(B, \.\.\., H, W\), got array"),
         (dict(labels=[0, 1]), TypeError, r"labels must be a tensor of shape \(B,\) or \(B, K\), got \[0, 1\] \(list\)"),
-        (dict(images=torch.zeros(2, 4)), ValueError, r"images must have shape \(B, C, H, W\) or \(B, H, W\), got shape \(2, 4\)"),
-        (dict(images=torch.zeros(2, 1, 3, 4, 4)), ValueError, r"images must have shape \(B, C, H, W\) or \(B, H, W\), got shape \(2, 1, 3, 4, 4\)"),
+        (dict(images=torch.zeros(2, 4)), ValueError, r"images must have shape \(B, \.\.\., H, W\), at least 3 dimensions for dims=2, got shape \(2, 4\)"),
+        (dict(images=torch.zeros(2, 4), dims=3), ValueError, r"images must have shape \(B, \.\.\., D, H, W\), at least 4 dimensions for dims=3, got shape \(2, 4\)"),
+        (dict(images=torch.zeros(2)), ValueError, r"images must have shape \(B, \.\.\., H, W\), at least 3 dimensions for dims=2, got shape \(2,\)"),
+        (dict(images=torch.zeros(2), dims=1), ValueError, r"images must have shape \(B, \.\.\., T\), at least 2 dimensions for dims=1, got shape \(2,\)"),
+        (dict(dims=0), ValueError, r"dims must be 1, 2 or 3 \(the number of trailing axes the box spans\), got 0 \(int\)"),
+        (dict(dims=4), ValueError, r"dims must be 1, 2 or 3 \(the number of trailing axes the box spans\), got 4 \(int\)"),
+        (dict(dims=2.0), TypeError, r"dims must be 1, 2 or 3 \(the number of trailing axes the box spans\), got 2\.0 \(float\)"),
+        (dict(dims=True), TypeError, r"dims must be 1, 2 or 3 \(the number of trailing axes the box spans\), got True \(bool\)"),
+        (dict(images=torch.zeros(2, 3, 4, 0), dims=3), ValueError, r"images must have D >= 1 and H >= 1 and W >= 1, got shape \(2, 3, 4, 0\)"),
         (dict(images=torch.zeros(0, 3, 4, 4), labels=torch.zeros(0)), ValueError, r"images must hold at least one image, got an empty batch"),
         (dict(labels=torch.tensor([0, 1, 2])), ValueError, r"labels must have shape \(2,\) or \(2, K\) to match images, got shape \(3,\)"),
         (dict(labels=torch.zeros(2, 2, 2)), ValueError, r"labels must have shape \(2,\) or \(2, K\) to match images, got shape \(2, 2, 2\)"),
@@ -617,5 +624,5 @@ def test_box_lambda_rejects_a_box_outside_the_image(box):
 
 
 def test_cutmix_batch_list_input_error_is_short():
-    with pytest.raises(TypeError, match=r"images must be a tensor of shape \(B, C, H, W\) or \(B, H, W\), got a list of 2 items$"):
+    with pytest.raises(TypeError, match=r"images must be a tensor of shape \(B, \.\.\., H, W\), got a list of 2 items$"):
         cutmix_batch([torch.zeros(3, 4, 4), torch.zeros(3, 4, 4)], torch.tensor([0, 1]))

@@ -244,7 +244,7 @@ def test_criterion_on_segmentation_logits():
         (torch.zeros(3, 8, 8), torch.zeros(3, 8, 9, dtype=torch.uint8),
          r"mask and image sizes must match; sample 0 has a mask of \(3, 8, 9\) and an image of \(3, 8, 8\)"),
         (torch.zeros(8, 8), torch.zeros(8, 8, 1, dtype=torch.uint8),  # channels-last mask
-         r"mask and image sizes must match; sample 0 has a mask of \(8, 8, 1\) and an image of \(8, 8\)"),
+         r"mask of sample 0 is a tensor of shape \(8, 8, 1\), which looks like \(H, W, C\)"),
         (torch.zeros(3, 8, 8), torch.zeros(8, dtype=torch.int64),
          r"mask of sample 0 must have at least 2 dimensions \(H, W\), got shape \(8,\)"),
         (torch.zeros(3, 8, 8), torch.zeros(8, 0, dtype=torch.int64),

@@ -435,7 +435,7 @@ def test_switch_collator_bad_arguments(kw, exc, msg):
 def test_switch_collator_repr():
     collate = CutMixOrMixUpCollator(cutmix_alpha=0.5, mixup_alpha=0.3, switch_prob=0.25, prob=0.9)
     assert repr(collate) == ("CutMixOrMixUpCollator(cutmix_alpha=0.5, mixup_alpha=0.3, switch_prob=0.25, "
-                             "prob=0.9, mode='batch', enabled=True)")
+                             "prob=0.9, mode='batch', dims=2, enabled=True)")
 
 
 # ============================================================================ persistent workers
