@@ -37,8 +37,8 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess wit
     ) from error
 from typing_extensions import override  # a dependency of lightning
 
-from ._checks import check_alpha, check_choice, check_positive_int, check_prob, describe
-from .functional import MODES, MixBoxes, MixedTarget, Mode, cutmix_batch
+from ._checks import check_positive_int, describe
+from .functional import MixBoxes, MixedTarget, MixSpec, Mode, cutmix_batch
 from .viz import mixed_grid, save_mixed_grid
 
 __all__ = ["CutMixCallback"]
@@ -54,8 +54,9 @@ class CutMixCallback(pl.Callback):
 
     The batch is a list ``[images, labels, ...]`` (what ``default_collate`` returns; the
     positions are ``image_key`` and ``label_key``, 0 and 1 by default) or a dict (then
-    ``image_key`` and ``label_key`` are required). Its images ``(B, C, H, W)`` or ``(B, H, W)``
-    are replaced by the mixed images and its labels ``(B,)`` or ``(B, K)`` by
+    ``image_key`` and ``label_key`` are required). Its images (``(B, C, H, W)`` or ``(B, H, W)``;
+    with ``dims=1`` signals ``(B, C, T)`` or spectrograms ``(B, C, F, T)``; with ``dims=3``
+    volumes ``(B, C, D, H, W)``) are replaced by the mixed images and its labels ``(B,)`` or ``(B, K)`` by
     ``MixedTarget(y_a, y_b, lam)``; other items are left as they are. The batch list or dict is
     changed in place (that is how the batch reaches ``training_step``); the image and label tensors
     are not. Draws come from torch's default generator on the batch's device, so
@@ -66,6 +67,8 @@ class CutMixCallback(pl.Callback):
         prob: Probability of mixing each batch, in ``[0, 1]``.
         mode: ``"batch"`` (one box per batch) or ``"elem"`` (one box per sample; no host
             synchronisation on an accelerator), as in :func:`~cutmix_collate.cutmix_batch`.
+        dims: 1, 2 or 3: the number of trailing axes the box spans, passed to
+            :func:`~cutmix_collate.cutmix_batch` (1: a time segment, 3: a box in a volume).
         off_epoch: From this epoch on (an int >= 0), batches pass through unmixed, with
             ``lam = 1`` and ``y_b == y_a``, as with ``CutMixCollator(off_epoch=...)``.
         image_key: Where the images are: a list position (default 0) or a dict key.
@@ -89,15 +92,15 @@ class CutMixCallback(pl.Callback):
         *,
         prob: float = 1.0,
         mode: Mode = "batch",
+        dims: int = 2,
         off_epoch: Optional[int] = None,
         image_key: Optional[Key] = None,
         label_key: Optional[Key] = None,
         log_every_n_steps: Optional[int] = None,
     ) -> None:
         super().__init__()
-        self.alpha = check_alpha(alpha)
-        self.prob = check_prob(prob)
-        self.mode = check_choice(mode, MODES, "mode")
+        spec = MixSpec(alpha=alpha, prob=prob, mode=mode, dims=dims)  # checks them, one home for the checks
+        self.alpha, self.prob, self.mode, self.dims = spec.alpha, spec.prob, spec.mode, spec.dims
         self.off_epoch = off_epoch if off_epoch is None else check_positive_int(off_epoch, "off_epoch", 0)
         self.image_key = _check_key(image_key, "image_key")
         self.label_key = _check_key(label_key, "label_key")
@@ -122,7 +125,7 @@ class CutMixCallback(pl.Callback):
         draw = draw and trainer.is_global_zero and step != self._drawn_step and not self._picture_failed
         # Boxes only when drawn: MixBoxes lives on the CPU, a host sync on an accelerator.
         out, target, *boxes = cutmix_batch(images, labels, alpha=self.alpha, prob=self.prob if on else 0.0,
-                                           mode=self.mode, return_boxes=draw)
+                                           mode=self.mode, dims=self.dims, return_boxes=draw)
         batch[image_key], batch[label_key] = out, target
         if draw:
             self._drawn_step = step

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import subprocess
 import sys
 
@@ -25,7 +26,7 @@ L = pytest.importorskip("lightning")
 
 from lightning.pytorch.loggers import CSVLogger, Logger  # noqa: E402
 
-from _datasets import EncodedDataset, check_provenance  # noqa: E402
+from _datasets import EncodedDataset, check_provenance, decode  # noqa: E402
 from cutmix_collate import CutMixCollator, CutMixCriterion, MixBoxes, MixedTarget, mixed_grid  # noqa: E402
 from cutmix_collate.lightning import CutMixCallback  # noqa: E402
 
@@ -247,6 +248,8 @@ class TestCutMixCallbackErrors:
         ({"off_epoch": -1}, ValueError, "off_epoch must be an int >= 0, got -1"),
         ({"off_epoch": 1.5}, TypeError, r"off_epoch must be an int >= 0, got 1.5 \(float\)"),
         ({"log_every_n_steps": 0}, ValueError, "log_every_n_steps must be an int >= 1, got 0"),
+        ({"dims": 4}, ValueError, r"dims must be 1, 2 or 3 \(the number of trailing axes the box spans\), got 4"),
+        ({"dims": "2"}, TypeError, r"dims must be 1, 2 or 3 .*got '2'"),
         ({"image_key": 1.0}, TypeError,
          r"image_key must be a list position \(int\), a dict key \(str\) or None, got 1.0 \(float\)"),
         ({"label_key": True}, TypeError, r"label_key must be a list position .* got True \(bool\)"),
@@ -392,6 +395,75 @@ class TestCutMixCallbackPictures:
     def test_no_logger_no_picture_no_error(self, tmp_path):
         trainer, _, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), batches=2)
         assert trainer.global_step == 2 and not list(tmp_path.rglob("*.png"))
+
+
+# ---- boxes over one or three axes: dims -------------------------------------------------------
+
+
+def _check_mixed_dims(batch, dims):
+    """Each image is its own elements plus one box over its last ``dims`` axes, taken whole over the
+    other axes, from the partner ``y_b`` names, and ``lam`` is its own share. Returns the boxes
+    ``(start, end)`` per spanned axis (``None``: nothing pasted)."""
+    images, target = _parts(batch)
+    idents, positions = decode(images, encode=True)
+    assert (positions == np.arange(math.prod(images.shape[1:])).reshape(images.shape[1:])).all()
+    boxes = []
+    for i, own in enumerate(target.y_a.tolist()):
+        lam = target.lam if isinstance(target.lam, float) else float(target.lam[i])
+        foreign = (idents[i] != own).reshape((-1,) + images.shape[-dims:])
+        assert (foreign == foreign[:1]).all(), f"image {i}: the box differs between channels"
+        region = foreign[0]
+        if not region.any():
+            assert lam == 1.0 or int(target.y_b[i]) == own
+            boxes.append(None)
+            continue
+        assert set(idents[i][idents[i] != own].tolist()) == {int(target.y_b[i])}
+        spans = [np.flatnonzero(region.any(axis=tuple(a for a in range(dims) if a != axis))) for axis in range(dims)]
+        box = tuple(v for span in spans for v in (int(span[0]), int(span[-1]) + 1))
+        assert region.sum() == math.prod(e - s for s, e in zip(box[0::2], box[1::2])), f"image {i}: not a box"
+        assert abs(lam - (1 - region.sum() / region.size)) < 1e-6
+        boxes.append(box)
+    return boxes
+
+
+class TestCutMixCallbackDims:
+    @pytest.mark.filterwarnings("error:CutMixCallback")
+    @pytest.mark.parametrize("shape, dims, mode", [
+        ((2, 32), 1, "elem"),  # signals (B, C, T): a time segment over both channels
+        ((1, 8, 8), 1, "batch"),  # spectrograms (B, C, F, T): a time segment over every bin
+        ((1, 4, 4, 4), 3, "elem"),  # volumes (B, C, D, H, W)
+        ((4, 4, 4), 3, "batch"),  # volumes (B, D, H, W)
+    ])
+    def test_the_box_spans_the_last_dims_axes_and_is_drawn(self, tmp_path, shape, dims, mode):
+        logger = ImageLogger()
+        callback = CutMixCallback(mode=mode, dims=dims, log_every_n_steps=1)
+        trainer, module, loader = _fit(tmp_path, callback, Recorder(shape), Loader(shape=shape), logger=logger,
+                                       batches=2)
+        assert trainer.global_step == 2 and [step for _, _, step in logger.images] == [0, 1]
+        pasted = []
+        for (_, grid, _), (_, _, batch) in zip(logger.images, module.train_batches):
+            boxes = [b for b in _check_mixed_dims(batch, dims) if b is not None]
+            pasted += boxes
+            if mode == "batch" and boxes:  # one box for the batch: the picture is exactly that batch's grid
+                images, target = batch
+                rows = torch.tensor([boxes[0]] * BATCH)
+                sources = torch.stack([loader.dataset[int(k)][0] for k in target.y_a])
+                index = torch.tensor([target.y_a.tolist().index(int(k)) for k in target.y_b])
+                assert torch.equal(grid, mixed_grid(images, target, MixBoxes(rows, index), sources=sources))
+        assert pasted, "nothing was pasted"
+
+    def test_video_is_mixed_with_dims_2_and_its_picture_skipped_with_one_warning(self, tmp_path):
+        shape = (2, 1, 4, 8)  # (T, C, H, W): one 2-D box on every frame; mixed_grid draws no video
+        logger = ImageLogger()
+        with pytest.warns(RuntimeWarning) as record:
+            trainer, module, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), Recorder(shape),
+                                      Loader(shape=shape), logger=logger)
+        ours = [str(w.message) for w in record if "CutMixCallback" in str(w.message)]
+        assert len(ours) == 1 and re.search(r"step 0 and draws no more pictures: ValueError: images must be "
+                                            r"a real tensor of shape \(B, H, W\) or \(B, C, H, W\)", ours[0])
+        assert trainer.global_step == 3 and not logger.images
+        for _, _, batch in module.train_batches:
+            _check_mixed_dims(batch, 2)
 
 
 # ---- lightning stays optional ------------------------------------------------------------------
