@@ -534,3 +534,15 @@ def test_volumes_show_the_slice_through_each_box_centre():
 def test_boxes_and_images_must_agree_on_dims(images, rows, message):
     with pytest.raises(ValueError, match=message):
         mixed_grid(images, None, MixBoxes(rows.long(), torch.arange(2)))
+
+
+@pytest.mark.parametrize("dims, shape", [(1, (5, 2, 30)), (1, (5, 1, 8, 30)), (2, (5, 3, 9, 7)), (3, (5, 1, 4, 6, 8))])
+@pytest.mark.parametrize("mode", ["batch", "elem"])
+def test_cutmix_batch_boxes_in_every_dims_are_drawn(dims, shape, mode):
+    images = torch.rand(shape, generator=torch.Generator().manual_seed(dims)) + torch.arange(5.0).view(-1, *[1] * (len(shape) - 1))
+    mixed, target, boxes = cutmix_batch(images, torch.arange(5), dims=dims, mode=mode, return_boxes=True,
+                                        generator=torch.Generator().manual_seed(7))
+    assert boxes.boxes.shape == (5, 2 * dims)
+    assert torch.equal(mixed, _paste(images, boxes.boxes, boxes.index))  # the boxes are where the pixels came from
+    grid = mixed_grid(mixed, target, boxes, sources=images, scale=1)
+    assert grid.dtype == torch.uint8 and grid.shape[0] == 3
