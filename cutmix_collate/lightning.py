@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import MutableMapping, MutableSequence
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union, cast
 
 from torch import Tensor
 
@@ -164,7 +164,7 @@ class CutMixCallback(pl.Callback):
                 raise ValueError(f"{name} must be {expected}, got {key!r}{hint}")
         if keys[0] == keys[1]:
             raise ValueError(f"image_key and label_key must differ, got {keys[0]!r} for both")
-        return keys
+        return cast(Tuple[Key, Key], keys)  # both checked above
 
 
 def _check_key(key: Any, name: str) -> Optional[Key]:
@@ -179,7 +179,8 @@ def _log_picture(
     """Add the grid to every logger that takes images, else save it as a PNG; no logger: nothing."""
     if not trainer.loggers:
         return
-    takers = [lg.experiment for lg in trainer.loggers if callable(getattr(lg.experiment, "add_image", None))]
+    experiments = [getattr(logger, "experiment", None) for logger in trainer.loggers]
+    takers: list = [experiment for experiment in experiments if callable(getattr(experiment, "add_image", None))]
     if takers:
         grid = mixed_grid(images, target, boxes, sources=sources)
         for experiment in takers:

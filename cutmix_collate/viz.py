@@ -144,7 +144,7 @@ def _check_display(
     pad_value: Any, value_range: Any, class_names: Any
 ) -> Optional[Tuple[float, float]]:
     """Check the display options; return ``value_range`` as floats."""
-    if isinstance(pad_value, bool) or not isinstance(pad_value, numbers.Integral) or not 0 <= pad_value <= 255:
+    if isinstance(pad_value, bool) or not isinstance(pad_value, numbers.Integral) or not 0 <= int(pad_value) <= 255:
         raise ValueError(f"pad_value must be an int in [0, 255], got {pad_value!r}")
     if class_names is not None and (isinstance(class_names, str) or not isinstance(class_names, Sequence)):
         raise TypeError(f"class_names must be a sequence of names, got {describe(class_names)}")
@@ -297,12 +297,13 @@ def _captions(
 ) -> _Captions:
     """The caption of every image in each row; an image that is its own partner says so."""
 
+    names = () if class_names is None else class_names
+
     def name(labels: Optional[Tensor], i: int) -> Optional[str]:
         if labels is None:
             return None
         value = int(labels[i])
-        ok = class_names is not None and 0 <= value < len(class_names)
-        return str(class_names[value]) if ok else str(value)
+        return str(names[value]) if 0 <= value < len(names) else str(value)
 
     sources = [f"#{i}" if name(y_a, i) is None else f"#{i} y={name(y_a, i)}" for i in range(len(index))]
     partners, mixed = [], []
