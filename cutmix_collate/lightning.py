@@ -102,8 +102,8 @@ class CutMixCallback(pl.Callback):
         spec = MixSpec(alpha=alpha, prob=prob, mode=mode, dims=dims)  # checks them, one home for the checks
         self.alpha, self.prob, self.mode, self.dims = spec.alpha, spec.prob, spec.mode, spec.dims
         self.off_epoch = off_epoch if off_epoch is None else check_positive_int(off_epoch, "off_epoch", 0)
-        self.image_key = _check_key(image_key, "image_key")
-        self.label_key = _check_key(label_key, "label_key")
+        self.image_key = _check_batch_key(image_key, "image_key")
+        self.label_key = _check_batch_key(label_key, "label_key")
         self.log_every_n_steps = log_every_n_steps
         if log_every_n_steps is not None:
             self.log_every_n_steps = check_positive_int(log_every_n_steps, "log_every_n_steps")
@@ -167,7 +167,7 @@ class CutMixCallback(pl.Callback):
         return cast(Tuple[Key, Key], keys)  # both checked above
 
 
-def _check_key(key: Any, name: str) -> Optional[Key]:
+def _check_batch_key(key: Any, name: str) -> Optional[Key]:
     if key is None or isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool)):
         return key
     raise TypeError(f"{name} must be a list position (int), a dict key (str) or None, got {describe(key)}")

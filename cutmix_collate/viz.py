@@ -67,7 +67,7 @@ def _require_torchvision() -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_boxes(boxes: Any) -> Tuple[Tensor, Tensor, int]:
+def _check_mix_boxes(boxes: Any) -> Tuple[Tensor, Tensor, int]:
     """The CPU rows ``(B, 2 * dims)`` and partners ``(B,)`` of a :class:`MixBoxes`, and ``dims``."""
     rows, index = boxes if isinstance(boxes, (tuple, list)) and len(boxes) == 2 else (None, None)
     if not isinstance(rows, Tensor) or not isinstance(index, Tensor):
@@ -81,9 +81,9 @@ def _check_boxes(boxes: Any) -> Tuple[Tensor, Tensor, int]:
     return rows.cpu().long(), index.cpu().long(), rows.shape[1] // 2
 
 
-def _check_images(images: Any, name: str, dims: int) -> Tensor:
+def _check_drawn_batch(images: Any, name: str, dims: int) -> Tensor:
     """A CPU batch with a channel axis: ``(B, C, *spanned)``, or ``(B, C, F, T)`` for ``dims=1``."""
-    expected = f"a real tensor of shape {_SHAPES[dims]} (boxes of {2 * dims} columns span {dims} axes)"
+    expected = f"a real tensor of shape {_SHAPES[dims]} (boxes.boxes of {2 * dims} columns: dims={dims})"
     if not isinstance(images, Tensor):
         raise TypeError(f"{name} must be {expected}, got {describe(images)}")
     if images.is_complex():
@@ -96,7 +96,7 @@ def _check_images(images: Any, name: str, dims: int) -> Tensor:
 
 
 def _check_sources(sources: Any, images: Tensor, dims: int) -> Tensor:
-    sources = _check_images(sources, "sources", dims)
+    sources = _check_drawn_batch(sources, "sources", dims)
     if sources.shape != images.shape:
         raise ValueError(f"sources must have the shape of images {tuple(images.shape)}, got {tuple(sources.shape)}")
     if (sources.dtype == torch.uint8) != (images.dtype == torch.uint8):
@@ -119,7 +119,7 @@ def _check_box_ranges(rows: Tensor, index: Tensor, batch: int, sizes: Tuple[int,
         raise ValueError(f"boxes.index must hold indices in [0, {batch}), got {index.tolist()}")
 
 
-def _check_target(
+def _check_caption_target(
     target: Any, rows: Tensor, sizes: Tuple[int, ...]
 ) -> Tuple[Optional[Tensor], Optional[Tensor], Tensor]:
     """``(y_a, y_b, lam)``: labels only when they are class indices ``(B,)``; ``lam`` ``(B,)``.
@@ -176,7 +176,7 @@ def _depth(rows: Tensor, depth: int) -> Tensor:
     return torch.where(rows[:, 1] > rows[:, 0], (rows[:, 0] + rows[:, 1]) // 2, depth // 2)
 
 
-def _plot(signals: Tensor) -> Tensor:
+def _traces(signals: Tensor) -> Tensor:
     """Signals ``(B, C, T)`` in ``[0, 1]`` as traces ``(B, 1, C * _BAND, columns)`` (0 or 1)."""
     batch, channels, length = signals.shape
     per_column = -(-length // _MAX_COLUMNS)
@@ -200,7 +200,7 @@ def _pictures(batch: Tensor, rows: Tensor, low: float, high: float) -> Tensor:
     if rows.shape[1] == 6:
         unit = unit[torch.arange(len(unit)), :, _depth(rows, batch.shape[2])]
     elif unit.dim() == 3:
-        unit = _plot(unit)
+        unit = _traces(unit)
     if unit.shape[1] == 2:  # two channels: red and green
         unit = torch.cat([unit, torch.zeros_like(unit[:, :1])], 1)
     return (unit * 255.0).round().to(torch.uint8)
@@ -250,19 +250,6 @@ def _style(
     text_bottom = int(font_obj.getbbox("Ag|#=0.9")[3])
     # The label sits 2 px (outline width 1 + margin 1) below the band's top, with 2 px below it.
     return _Style(scale, text_bottom + 6, box_color, box_width, font, font_size)
-
-
-def _to_uint8(batches: List[Tensor], value_range: Optional[Tuple[float, float]]) -> List[Tensor]:
-    """uint8 copies of the batches; float batches share one scale (min-max over all of them)."""
-    if batches[0].dtype == torch.uint8:
-        return [b.clone() for b in batches]
-    data = [torch.nan_to_num(b.double()) for b in batches]
-    if value_range is None:
-        low, high = min(float(d.min()) for d in data), max(float(d.max()) for d in data)
-    else:
-        low, high = value_range
-    span = max(high - low, 1e-12)
-    return [((d.clamp(low, high) - low) / span * 255.0).round().to(torch.uint8) for d in data]
 
 
 def _tile(tv_utils: Any, image: Tensor, box: Box, caption: str, style: _Style) -> Tensor:
@@ -434,12 +421,12 @@ def mixed_grid(
         ImportError: torchvision is not installed.
     """
     tv_utils = _require_torchvision()
-    rows, index, dims = _check_boxes(boxes)
-    images = _check_images(images, "images", dims)
+    rows, index, dims = _check_mix_boxes(boxes)
+    images = _check_drawn_batch(images, "images", dims)
     sources = None if sources is None else _check_sources(sources, images, dims)
     sizes = tuple(images.shape[-dims:])
     _check_box_ranges(rows, index, images.shape[0], sizes)
-    y_a, y_b, lam = _check_target(target, rows, sizes)
+    y_a, y_b, lam = _check_caption_target(target, rows, sizes)
     nrow = check_positive_int(nrow, "nrow")
     shown = len(index) if max_images is None else min(len(index), check_positive_int(max_images, "max_images"))
     padding = check_positive_int(padding, "padding", minimum=0)

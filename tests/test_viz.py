@@ -199,15 +199,15 @@ def test_max_images_and_lam_from_target_or_boxes():
     grid = mixed_grid(mixed, target, boxes, max_images=4, nrow=8, scale=2, padding=0)
     assert grid.shape[2] == 4 * W * 2
     # Without a target, lam is the share of each image outside its box.
-    from cutmix_collate.viz import _check_target
+    from cutmix_collate.viz import _check_caption_target
 
     y0, y1, x0, x1 = boxes.boxes.unbind(1)
     want = 1 - ((y1 - y0) * (x1 - x0)).double() / (H * W)
-    _, _, lam = _check_target(None, boxes.boxes, (H, W))
+    _, _, lam = _check_caption_target(None, boxes.boxes, (H, W))
     torch.testing.assert_close(lam.double(), want)
     # A float and a 0-d tensor lam are one lam per image; label vectors are not written.
     for lam in (0.5, torch.tensor(0.5)):
-        y_a, y_b, got = _check_target(MixedTarget(torch.eye(10), torch.eye(10), lam), boxes.boxes, (H, W))
+        y_a, y_b, got = _check_caption_target(MixedTarget(torch.eye(10), torch.eye(10), lam), boxes.boxes, (H, W))
         assert y_a is None and y_b is None and got.tolist() == [0.5] * 10
 
 
@@ -256,7 +256,7 @@ def _ok():
         (dict(images=[[0.0]]), TypeError, r"images must be a real tensor of shape \(B, H, W\) or \(B, C, H, W\)"),
         (dict(images=torch.zeros(B, 1, H, W, dtype=torch.complex64)), TypeError, r"images must be .* got dtype torch.complex64"),
         (dict(images=torch.zeros(H, W)), ValueError, r"images must be .* got shape \(12, 10\)"),
-        (dict(images=torch.zeros(B, 2, 1, H, W)), ValueError, r"images must be .* 4 columns span 2 axes.* got shape \(6, 2, 1, 12, 10\)"),
+        (dict(images=torch.zeros(B, 2, 1, H, W)), ValueError, r"images must be .* 4 columns: dims=2.* got shape \(6, 2, 1, 12, 10\)"),
         (dict(images=torch.zeros(B, 1, 0, W)), ValueError, r"images must be .* at least one non-empty image, got shape \(6, 1, 0, 10\)"),
         (dict(boxes=torch.zeros(B, 4)), TypeError, r"boxes must be a MixBoxes"),
         (dict(boxes=MixBoxes(torch.zeros(B, 4), torch.arange(B))), TypeError, r"boxes.boxes and boxes.index must be integer"),
@@ -524,7 +524,7 @@ def test_volumes_show_the_slice_through_each_box_centre():
 @pytest.mark.parametrize(
     "images, rows, message",
     [
-        (torch.zeros(2, 1, 2, 3, 8), torch.zeros(2, 2), r"images must be a real tensor of shape \(B, T\), \(B, C, T\) or \(B, C, F, T\) \(boxes of 2 columns span 1 axes\).* got shape \(2, 1, 2, 3, 8\)"),
+        (torch.zeros(2, 1, 2, 3, 8), torch.zeros(2, 2), r"images must be a real tensor of shape \(B, T\), \(B, C, T\) or \(B, C, F, T\) \(boxes.boxes of 2 columns: dims=1\).* got shape \(2, 1, 2, 3, 8\)"),
         (torch.zeros(2, 8, 8), torch.zeros(2, 6), r"images must be a real tensor of shape \(B, D, H, W\) or \(B, C, D, H, W\) .* got shape \(2, 8, 8\)"),
         (torch.zeros(2, 1, 1, 4, 8, 8), torch.zeros(2, 6), r"got shape \(2, 1, 1, 4, 8, 8\)"),
         (torch.zeros(2, 1, 9), torch.tensor([[0, 10], [0, 0]]), r"boxes.boxes rows must be \(start, end\) .* sizes \(9,\), got \(0, 10\) at image 0"),
