@@ -82,7 +82,7 @@ def _check_mix_boxes(boxes: Any) -> Tuple[Tensor, Tensor, int]:
 
 
 def _check_drawn_batch(images: Any, name: str, dims: int) -> Tensor:
-    """A CPU batch with a channel axis: ``(B, C, *spanned)``, or ``(B, C, F, T)`` for ``dims=1``."""
+    """The batch with a channel axis: ``(B, C, *spanned)``, or ``(B, C, F, T)`` for ``dims=1``."""
     expected = f"a real tensor of shape {_SHAPES[dims]} (boxes.boxes of {2 * dims} columns: dims={dims})"
     if not isinstance(images, Tensor):
         raise TypeError(f"{name} must be {expected}, got {describe(images)}")
@@ -92,7 +92,7 @@ def _check_drawn_batch(images: Any, name: str, dims: int) -> Tensor:
         images = images.unsqueeze(1)
     if not dims + 2 <= images.dim() <= max(4, dims + 2) or 0 in images.shape:
         raise ValueError(f"{name} must be {expected}, at least one non-empty image, got shape {tuple(images.shape)}")
-    return images.detach().cpu()
+    return images.detach()
 
 
 def _check_sources(sources: Any, images: Tensor, dims: int) -> Tensor:
@@ -431,7 +431,8 @@ def mixed_grid(
     shown = len(index) if max_images is None else min(len(index), check_positive_int(max_images, "max_images"))
     padding = check_positive_int(padding, "padding", minimum=0)
     value_range = _check_display(pad_value, value_range, class_names)
-    batches = [images[:shown]] if sources is None else [images[:shown], sources[:shown], sources[index[:shown]]]
+    drawn = [images[:shown]] if sources is None else [images[:shown], sources[:shown], sources[index[:shown]]]
+    batches = [batch.cpu() for batch in drawn]  # only the images drawn leave their device
     low, high = _display_range(batches, value_range)
     pictures = [_pictures(batch, rows[:shown], low, high) for batch in batches]
     style = _style(pictures[0].shape[-2], pictures[0].shape[-1], scale, box_color, box_width, font, font_size)
