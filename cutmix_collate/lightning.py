@@ -54,10 +54,10 @@ class CutMixCallback(pl.Callback):
 
     The batch is a list ``[images, labels, ...]`` (what ``default_collate`` returns; the
     positions are ``image_key`` and ``label_key``, 0 and 1 by default) or a dict (then
-    ``image_key`` and ``label_key`` are required). Its images (``(B, C, H, W)`` or ``(B, H, W)``;
-    with ``dims=1`` signals ``(B, C, T)`` or spectrograms ``(B, C, F, T)``; with ``dims=3``
-    volumes ``(B, C, D, H, W)``) are replaced by the mixed images and its labels ``(B,)`` or ``(B, K)`` by
-    ``MixedTarget(y_a, y_b, lam)``; other items are left as they are. The batch list or dict is
+    ``image_key`` and ``label_key`` are required). Its images (``(B, C, H, W)`` or
+    ``(B, H, W)``; with ``dims=1`` signals ``(B, C, T)`` or spectrograms ``(B, C, F, T)``; with
+    ``dims=3`` volumes ``(B, C, D, H, W)``) are replaced by the mixed images and its labels
+    ``(B,)`` or ``(B, K)`` by ``MixedTarget(y_a, y_b, lam)``; other items are left as they are. The batch list or dict is
     changed in place (that is how the batch reaches ``training_step``); the image and label tensors
     are not. Draws come from torch's default generator on the batch's device, so
     ``seed_everything`` makes a run reproducible.
@@ -104,9 +104,9 @@ class CutMixCallback(pl.Callback):
         self.off_epoch = off_epoch if off_epoch is None else check_positive_int(off_epoch, "off_epoch", 0)
         self.image_key = _check_batch_key(image_key, "image_key")
         self.label_key = _check_batch_key(label_key, "label_key")
-        self.log_every_n_steps = log_every_n_steps
         if log_every_n_steps is not None:
-            self.log_every_n_steps = check_positive_int(log_every_n_steps, "log_every_n_steps")
+            log_every_n_steps = check_positive_int(log_every_n_steps, "log_every_n_steps")
+        self.log_every_n_steps = log_every_n_steps
         self._drawn_step: Optional[int] = None  # with gradient accumulation, steps repeat
         self._picture_failed = False
 
