@@ -368,9 +368,10 @@ def mixed_grid(
       samples per column (each column spans their minimum to maximum), its outline then
       widened to whole columns.
     - ``dims=3``: volumes ``(B, C, D, H, W)`` or ``(B, D, H, W)``, boxes
-      ``(d0, d1, y0, y1, x0, x1)``: each column shows the slice ``d = (d0 + d1) // 2``
-      through its box's centre (the volume's centre slice ``D // 2`` for an empty box), the
-      same slice of its source and its partner, and ``d=<slice>`` in the mixed caption.
+      ``(z0, z1, y0, y1, x0, x1)`` (``z`` on the ``D`` axis): each column shows the slice
+      ``z = (z0 + z1) // 2`` through its box's centre (the volume's centre slice ``D // 2`` for
+      an empty box), the same slice of its source and its partner, and ``z=<slice>`` in the
+      mixed caption.
 
     Captions: sources ``"#i y=<label>"``; partners ``"#j y=<label>"`` with ``j`` the partner's
     position in the batch, plus ``" (self)"`` for an image that is its own partner (a fixed
@@ -439,7 +440,7 @@ def mixed_grid(
     box_list = _flat_boxes(rows, tuple(images.shape))
     captions = _captions(y_a, y_b, lam, index, box_list, class_names)
     if dims == 3:
-        captions = captions._replace(mixed=[f"{c} d={d}" for c, d in zip(captions.mixed, _depth(rows, sizes[0]).tolist())])
+        captions = captions._replace(mixed=[f"{c} z={d}" for c, d in zip(captions.mixed, _depth(rows, sizes[0]).tolist())])
     if sources is None:
         tiles = [_tile(tv_utils, pictures[0][i], box_list[i], captions.mixed[i], style) for i in range(shown)]
         per_row = min(nrow, shown)
