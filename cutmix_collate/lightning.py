@@ -57,9 +57,9 @@ class CutMixCallback(pl.Callback):
     ``image_key`` and ``label_key`` are required). Its images (``(B, C, H, W)`` or
     ``(B, H, W)``; with ``dims=1`` signals ``(B, C, T)`` or spectrograms ``(B, C, F, T)``; with
     ``dims=3`` volumes ``(B, C, D, H, W)``) are replaced by the mixed images and its labels
-    ``(B,)`` or ``(B, K)`` by ``MixedTarget(y_a, y_b, lam)``; other items are left as they are. The batch list or dict is
-    changed in place (that is how the batch reaches ``training_step``); the image and label tensors
-    are not. Draws come from torch's default generator on the batch's device, so
+    ``(B,)`` or ``(B, K)`` by ``MixedTarget(y_a, y_b, lam)``; other items are left as they are.
+    The batch list or dict is changed in place (that is how the batch reaches ``training_step``);
+    the image and label tensors are not. Draws come from torch's default generator on the batch's device, so
     ``seed_everything`` makes a run reproducible.
 
     Args:

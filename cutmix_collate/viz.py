@@ -185,8 +185,9 @@ def _traces(signals: Tensor) -> Tensor:
     chunks = padded.view(batch, channels, columns, per_column)
     before = torch.cat([chunks[..., :1, 0], chunks[..., :-1, -1]], -1)  # joins each column to the last
     top, bottom = torch.maximum(chunks.amax(-1), before), torch.minimum(chunks.amin(-1), before)
-    y = torch.arange(_BAND, dtype=torch.float64).view(_BAND, 1)
-    lit = (y >= ((1 - top) * (_BAND - 1)).round().unsqueeze(-2)) & (y <= ((1 - bottom) * (_BAND - 1)).round().unsqueeze(-2))
+    y = torch.arange(_BAND, dtype=torch.float64).view(_BAND, 1)  # row 0: the highest value
+    first, last = (((1 - v) * (_BAND - 1)).round().unsqueeze(-2) for v in (top, bottom))
+    lit = (y >= first) & (y <= last)
     return lit.reshape(batch, 1, channels * _BAND, columns).double()
 
 
@@ -440,7 +441,8 @@ def mixed_grid(
     box_list = _flat_boxes(rows, tuple(images.shape))
     captions = _captions(y_a, y_b, lam, index, box_list, class_names)
     if dims == 3:
-        captions = captions._replace(mixed=[f"{c} z={d}" for c, d in zip(captions.mixed, _depth(rows, sizes[0]).tolist())])
+        slices = _depth(rows, sizes[0]).tolist()
+        captions = captions._replace(mixed=[f"{c} z={z}" for c, z in zip(captions.mixed, slices)])
     if sources is None:
         tiles = [_tile(tv_utils, pictures[0][i], box_list[i], captions.mixed[i], style) for i in range(shown)]
         per_row = min(nrow, shown)
