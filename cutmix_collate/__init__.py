@@ -29,46 +29,12 @@ from .collator import CutMixCollator, CutMixOrMixUpCollator, MixUpCollator
 from .viz import mixed_grid, save_mixed_grid
 from .metrics import MixedMetrics, mixed_accuracy, mixed_f1
 from .losses import CutMixCriterion, FocalLoss, focal_loss, soft_targets
-from .functional import (
-    MixBoxes,
-    MixParams,
-    MixSpec,
-    MixedTarget,
-    apply_params,
-    box_lambda,
-    cutmix_batch,
-    draw_params,
-    mix_labels,
-    mixup_batch,
-    rand_box,
-    sample_lambda,
-)
+from .functional import (MixBoxes, MixedTarget, MixParams, MixSpec, apply_params, box_lambda, cutmix_batch,
+                         draw_params, mix_labels, mixup_batch, rand_box, sample_lambda)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CutMixCollator",
-    "CutMixCriterion",
-    "CutMixOrMixUpCollator",
-    "FocalLoss",
-    "MixBoxes",
-    "MixParams",
-    "MixSpec",
-    "MixUpCollator",
-    "MixedMetrics",
-    "MixedTarget",
-    "apply_params",
-    "box_lambda",
-    "cutmix_batch",
-    "draw_params",
-    "focal_loss",
-    "mix_labels",
-    "mixed_accuracy",
-    "mixed_f1",
-    "mixed_grid",
-    "mixup_batch",
-    "rand_box",
-    "sample_lambda",
-    "save_mixed_grid",
-    "soft_targets",
-]
+__all__ = ["CutMixCollator", "CutMixCriterion", "CutMixOrMixUpCollator", "FocalLoss", "MixBoxes", "MixParams",
+           "MixSpec", "MixUpCollator", "MixedMetrics", "MixedTarget", "apply_params", "box_lambda", "cutmix_batch",
+           "draw_params", "focal_loss", "mix_labels", "mixed_accuracy", "mixed_f1", "mixed_grid", "mixup_batch",
+           "rand_box", "sample_lambda", "save_mixed_grid", "soft_targets"]

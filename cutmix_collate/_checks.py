@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -124,9 +124,7 @@ def split_target(target: Any, name: str = "target") -> Tuple[Any, Any, Any, bool
             raise ValueError(f"{name}.y_a and {name}.y_b must have the same shape, "
                              f"got {tuple(y_a.shape)} and {tuple(y_b.shape)}")
         if y_a.dtype != y_b.dtype:
-            raise ValueError(
-                f"{name}.y_a and {name}.y_b must have the same dtype, got {y_a.dtype} and {y_b.dtype}"
-            )
+            raise ValueError(f"{name}.y_a and {name}.y_b must have the same dtype, got {y_a.dtype} and {y_b.dtype}")
         return y_a, y_b, lam, True
     raise TypeError(f"{name} must be a tensor or a mixed target (y_a, y_b, lam), got {describe(target)}")
 

@@ -11,7 +11,13 @@ samples live here, since no other module reads samples.
 
 ``enabled``, ``prob`` and the epoch live in a small shared-memory tensor, so a change made in the
 main process reaches the workers, persistent ones included. Everything else is fixed at
-construction: the workers hold their own copies, so a later change could not reach them.
+construction (the :class:`~cutmix_collate.MixSpec` in ``spec``): the workers hold their own
+copies, so a later change could not reach them.
+
+Each live collator (and each copy) holds one shared-memory block, which is one open file
+descriptor under torch's default ``file_descriptor`` sharing strategy; it is released when the
+collator is garbage-collected. Build collators once per DataLoader, not per batch: a few hundred
+live at once can reach a process's open-file limit (``ulimit -n``, often 1024, sometimes 256).
 """
 
 from __future__ import annotations
@@ -45,8 +51,7 @@ class _MixCollator:
         _check_keys(image_key, label_key, mask_key, type(self).__name__ if spec.kind != "cutmix" else None)
         if prob_schedule is not None and not callable(prob_schedule):
             raise TypeError(f"prob_schedule must be a callable epoch -> prob, got {describe(prob_schedule)}")
-        if out_dtype is not None:
-            check_mixup_dtype(torch.float32, out_dtype)
+        check_mixup_dtype(torch.float32, out_dtype)  # a floating dtype or None
         self.spec = spec
         self.image_key, self.label_key, self.mask_key = image_key, label_key, mask_key
         self.return_boxes = bool(return_boxes)
@@ -223,10 +228,9 @@ class _MixCollator:
             elif key == self.label_key:
                 result[key] = target
             elif key == self.mask_key:
-                dims = self.spec.dims
-                masks = [_as_image(sample[key], i, "mask", False, dims == 2) for i, sample in enumerate(batch)]
-                _check_stackable(masks, dims, what="mask")
-                if masks[0].shape[-dims:] != out.shape[-dims:]:
+                masks = [_as_image(sample[key], i, "mask", False, self.dims == 2) for i, sample in enumerate(batch)]
+                _check_stackable(masks, self.dims, what="mask")
+                if masks[0].shape[-self.dims:] != out.shape[-self.dims:]:
                     raise ValueError("mask and image sizes must match; sample 0 has a mask of "
                                      f"{tuple(masks[0].shape)} and an image of {tuple(out.shape[1:])}")
                 result[key] = paste_boxes(_stack(masks, masks[0].dtype), masks, params)
@@ -244,8 +248,8 @@ class _MixCollator:
 
     def __repr__(self) -> str:
         switch = self.spec.switch
-        alphas = f"cutmix_alpha={self.alpha}, mixup_alpha={switch[1]}, switch_prob={switch[0]}" if switch \
-            else f"alpha={self.alpha}"
+        alphas = f"cutmix_alpha={self.alpha}, mixup_alpha={switch[1]}, switch_prob={switch[0]}" if switch else \
+            f"alpha={self.alpha}"
         dims = "" if self.spec.kind == "mixup" else f", dims={self.dims}"
         return f"{type(self).__name__}({alphas}, prob={self.prob}, mode={self.mode!r}{dims}, enabled={self.enabled})"
 
@@ -269,12 +273,16 @@ class CutMixCollator(_MixCollator):
             ``default_collate``'s, with ``y_b == y_a`` and ``lam = 1``.
         mode: ``"batch"``: one box and one ``lam`` (a Python float) for the batch.
             ``"elem"``: a box and a ``lam`` per sample (a float32 tensor of shape ``(B,)``).
+        dims: 1, 2 or 3: the number of trailing axes of each sample the box spans (``(C, T)``
+            signals and ``(C, F, T)`` spectrograms with 1, images with 2, ``(C, D, H, W)``
+            volumes with 3); each side is ``(1 - lam) ** (1 / dims)`` of its axis.
         image_key: For dict (any ``Mapping``) samples, the key of the image.
         label_key: For dict samples, the key of the label; it holds the
             :class:`~cutmix_collate.MixedTarget` in the output dict. ``None`` for segmentation
             samples without an image-level label (needs ``mask_key``).
         mask_key: For dict samples, the key of a segmentation mask ``(H, W)`` or ``(C, H, W)``
-            (any dtype): it gets the same box from the same partner as the image.
+            (any dtype; ``(..., *sizes)`` with the image's last ``dims`` sizes): it gets the same
+            box from the same partner as the image.
         return_boxes: Also return the :class:`~cutmix_collate.MixBoxes` used: a third item
             for pair samples, the key ``"mix_boxes"`` for dict samples.
         off_epoch: With :meth:`set_epoch`, turn mixing off from this epoch on.
@@ -283,8 +291,10 @@ class CutMixCollator(_MixCollator):
 
     Samples are ``(image, label)`` pairs (tuples or lists) or mappings. Images are tensors of
     shape ``(C, H, W)`` or ``(H, W)`` (any leading dimensions: the box is cut from the last
-    two), numpy arrays, or PIL images (converted to ``(C, H, W)`` uint8 tensors); any dtype,
-    which is kept. Labels are ints, floats, 0-d tensors, or label vectors of shape ``(K,)``
+    ``dims``), numpy arrays (big-endian ones are converted to native order), or PIL images
+    (converted to ``(C, H, W)`` tensors); any dtype, which is kept. With ``dims=2``, a 3-D
+    sample shaped like ``(H, W, C)`` (``np.asarray(pil)``, its ``torch.from_numpy``) is refused
+    rather than cut across width and channels. Labels are ints, floats, 0-d tensors, or label vectors of shape ``(K,)``
     (tensors, numpy arrays: multi-label, one-hot or soft), collated as ``default_collate``
     would (ints to int64, floats to float64, tensors stacked); ``y_b`` holds the partners'
     labels. A list of numbers is taken as one label vector (``default_collate`` would
@@ -347,6 +357,7 @@ class CutMixOrMixUpCollator(_MixCollator):
         switch_prob: Probability that a batch uses CutMix rather than MixUp.
         prob: Probability that a batch is mixed at all.
         mode: ``"batch"`` or ``"elem"``, as for :class:`CutMixCollator`.
+        dims: As for :class:`CutMixCollator`, for the CutMix batches (MixUp blends whole samples).
         image_key: For dict samples, the key of the image.
         label_key: For dict samples, the key of the label.
         out_dtype: As for :class:`MixUpCollator`: integer images need a floating ``out_dtype``;
@@ -400,7 +411,7 @@ def _stack(images: List[Tensor], dtype: torch.dtype, fill: bool = True) -> Tenso
         out = torch.empty(shape, dtype=dtype, device=first.device)
     else:
         storage = torch.UntypedStorage._new_shared(first.numel() * len(images) * first.element_size())
-        out = torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+        out = torch.empty(0, dtype=dtype).set_(storage, 0, shape)  # type: ignore[call-overload]
     return torch.stack(images, out=out) if fill else out
 
 
@@ -447,9 +458,8 @@ def _as_image(image: Any, i: int, what: str = "image", channels_first: bool = Tr
             return image.permute(2, 0, 1) if image.dim() == 3 else image.unsqueeze(0) if channels_first else image
     if layout and i == 0 and image.dim() == 3 and image.shape[-1] in (1, 3, 4) and min(image.shape[:2]) > 4:
         fix = "np.transpose(a, (2, 0, 1))" if kind == "numpy array" else "t.permute(2, 0, 1)"
-        raise ValueError(f"{what} of sample {i} is a {kind} of shape {tuple(image.shape)}, which looks like (H, W, C); "
-                         f"the box is cut from the last two dimensions, so pass (C, H, W) {kind}s ({fix}) "
-                         "or PIL images, which are converted")
+        raise ValueError(f"{what} of sample {i} is a {kind} of shape {tuple(image.shape)}, which looks like (H, W, C); the "
+                         f"box is cut from the last two dimensions, so pass (C, H, W) {kind}s ({fix}) or PIL images")
     return image
 
 

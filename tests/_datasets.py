@@ -75,17 +75,21 @@ def check_provenance(
     mode: str,
     encode: bool,
     boxes: Any = None,
-) -> Tuple[List[int], List[Optional[Tuple[int, int, int, int]]]]:
+    dims: int = 2,
+) -> Tuple[List[int], List[Optional[Tuple[int, ...]]]]:
     """Check a mixed batch against the pixels it is made of.
 
-    ``out``: the mixed batch ``(B, *lead, H, W)``; ``target``: its ``(y_a, y_b, lam)``;
-    ``ids``: the identity each batch position was filled with (labels must be distinct per
-    sample). Returns each image's partner position (read from ``y_b``) and the rectangle
-    ``(y0, y1, x0, x1)`` of foreign pixels (None when the image is all its own).
+    ``out``: the mixed batch ``(B, *lead, *S)`` where ``S`` are the last ``dims`` axes (the ones
+    the box spans, ``(H, W)`` for ``dims=2``); ``target``: its ``(y_a, y_b, lam)``; ``ids``: the
+    identity each batch position was filled with (labels must be distinct per sample). Returns
+    each image's partner position (read from ``y_b``) and the box of foreign elements,
+    ``(start, end)`` per spanned axis (``(y0, y1, x0, x1)`` for ``dims=2``; None when the image
+    is all its own).
     """
     y_a, y_b, lam = target
     batch = out.shape[0]
-    height, width = out.shape[-2], out.shape[-1]
+    spanned = tuple(out.shape[out.dim() - dims:])
+    volume = math.prod(spanned)
     ids = [int(v) for v in ids]
     assert len(ids) == batch and len(set(ids)) == batch
     position_of = {ident: pos for pos, ident in enumerate(ids)}
@@ -108,7 +112,7 @@ def check_provenance(
         assert (positions == expected_pos[None]).all(), "a pixel moved (wrong position or channel)"
 
     partners: List[int] = []
-    rects: List[Optional[Tuple[int, int, int, int]]] = []
+    rects: List[Optional[Tuple[int, ...]]] = []
     for i in range(batch):
         # partner from the labels (labels are distinct per sample)
         matches = [k for k in range(batch) if _labels_equal(y_b[i], y_a[k])]
@@ -116,8 +120,8 @@ def check_provenance(
         k = matches[0]
         partners.append(k)
 
-        src = idents[i].reshape(-1, height, width)
-        assert (src == src[:1]).all(), f"image {i}: channels come from different samples"
+        src = idents[i].reshape((-1,) + spanned)
+        assert (src == src[:1]).all(), f"image {i}: channels (the axes not spanned) come from different samples"
         src = src[0]
         assert set(np.unique(src).tolist()) <= set(ids), f"image {i}: pixels from outside the batch"
         foreign = src != ids[i]
@@ -128,12 +132,14 @@ def check_provenance(
             assert position_of[source] == k, (
                 f"image {i}: pasted pixels come from sample {position_of[source]}, y_b says {k}"
             )
-            rows = np.flatnonzero(foreign.any(axis=1))
-            cols = np.flatnonzero(foreign.any(axis=0))
-            rect = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
-            assert foreign[rect[0]:rect[1], rect[2]:rect[3]].all(), f"image {i}: pasted region is not a rectangle"
-            assert int(foreign.sum()) == (rect[1] - rect[0]) * (rect[3] - rect[2])
-            own_share = 1.0 - foreign.sum() / (height * width)
+            rect: Tuple[int, ...] = ()
+            for axis in range(dims):  # the extent of the foreign elements along each spanned axis
+                along = np.flatnonzero(foreign.any(axis=tuple(a for a in range(dims) if a != axis)))
+                rect += (int(along[0]), int(along[-1]) + 1)
+            region = tuple(slice(rect[2 * a], rect[2 * a + 1]) for a in range(dims))
+            assert foreign[region].all(), f"image {i}: pasted region is not a box"
+            assert int(foreign.sum()) == math.prod(rect[2 * a + 1] - rect[2 * a] for a in range(dims))
+            own_share = 1.0 - foreign.sum() / volume
             tol = 1e-12 if mode == "batch" else 1e-6
             assert abs(lams[i] - own_share) <= tol, f"image {i}: lam {lams[i]} != own share {own_share}"
             rects.append(rect)
@@ -153,19 +159,19 @@ def check_provenance(
 
     if boxes is not None:
         box_t, index = boxes
-        assert box_t.dtype == torch.int64 and tuple(box_t.shape) == (batch, 4)
+        assert box_t.dtype == torch.int64 and tuple(box_t.shape) == (batch, 2 * dims)
         assert index.dtype == torch.int64 and tuple(index.shape) == (batch,)
         assert index.tolist() == partners
         rows = [tuple(int(v) for v in row) for row in box_t.cpu()]
-        for i, (y0, y1, x0, x1) in enumerate(rows):
-            assert 0 <= y0 <= y1 <= height and 0 <= x0 <= x1 <= width, rows[i]
-            empty = y0 == y1 or x0 == x1
+        for i, row in enumerate(rows):
+            extents = [row[2 * a + 1] - row[2 * a] for a in range(dims)]
+            assert all(0 <= row[2 * a] <= row[2 * a + 1] <= spanned[a] for a in range(dims)), row
+            empty = 0 in extents
             if rects[i] is not None:
-                assert rows[i] == rects[i], f"image {i}: reported box {rows[i]}, pixels say {rects[i]}"
+                assert row == rects[i], f"image {i}: reported box {row}, pixels say {rects[i]}"
             elif partners[i] != i:
-                assert empty, f"image {i}: reported box {rows[i]} but nothing was pasted"
-            area = (y1 - y0) * (x1 - x0)
-            assert abs(lams[i] - (1.0 - area / (height * width))) <= 1e-6
+                assert empty, f"image {i}: reported box {row} but nothing was pasted"
+            assert abs(lams[i] - (1.0 - math.prod(extents) / volume)) <= 1e-6
         if mode == "batch":
             assert len(set(rows)) == 1, "batch mode: reported boxes differ"
     return partners, rects

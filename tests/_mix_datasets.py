@@ -265,17 +265,18 @@ def identities(values: torch.Tensor, kind: str) -> np.ndarray:
     return values // scale_for(values.shape[1:]) - 1
 
 
-def check_mask_follows_image(image: torch.Tensor, mask: torch.Tensor, ids: Sequence[int], mask_kind: str) -> None:
-    """For every pixel of every image, the mask pixel comes from the same sample as the image
-    pixel (all channels of each agree), and encoded elements did not move."""
-    batch, height, width = image.shape[0], image.shape[-2], image.shape[-1]
-    assert mask.shape[0] == batch and mask.shape[-2:] == image.shape[-2:]
+def check_mask_follows_image(image: torch.Tensor, mask: torch.Tensor, ids: Sequence[int], mask_kind: str,
+                             dims: int = 2) -> None:
+    """For every element of the last ``dims`` axes of every image, the mask element comes from the
+    same sample as the image element (all channels of each agree), and encoded elements did not move."""
+    batch, spanned = image.shape[0], tuple(image.shape[image.dim() - dims:])
+    assert mask.shape[0] == batch and tuple(mask.shape[mask.dim() - dims:]) == spanned
     img_values = image.to(torch.int64)
     assert torch.equal(img_values.to(image.dtype), image), "image pixels were blended"
-    img_ids = identities(img_values, "encoded").reshape(batch, -1, height, width)
+    img_ids = identities(img_values, "encoded").reshape((batch, -1) + spanned)
     img_pos = (img_values.numpy() % scale_for(image.shape[1:])).reshape(batch, -1)
     assert (img_pos == np.arange(img_pos.shape[1])[None]).all(), "an image pixel moved"
-    mask_ids = identities(mask, mask_kind).reshape(batch, -1, height, width)
+    mask_ids = identities(mask, mask_kind).reshape((batch, -1) + spanned)
     if mask_kind == "encoded":
         mask_pos = (mask.to(torch.int64).numpy() % scale_for(mask.shape[1:])).reshape(batch, -1)
         assert (mask_pos == np.arange(mask_pos.shape[1])[None]).all(), "a mask pixel moved"
