@@ -176,10 +176,15 @@ def _depth(rows: Tensor, depth: int) -> Tensor:
     return torch.where(rows[:, 1] > rows[:, 0], (rows[:, 0] + rows[:, 1]) // 2, depth // 2)
 
 
+def _per_column(length: int) -> int:
+    """Samples per column of a signal's traces: at most ``_MAX_COLUMNS`` columns."""
+    return -(-length // _MAX_COLUMNS)
+
+
 def _traces(signals: Tensor) -> Tensor:
     """Signals ``(B, C, T)`` in ``[0, 1]`` as traces ``(B, 1, C * _BAND, columns)`` (0 or 1)."""
     batch, channels, length = signals.shape
-    per_column = -(-length // _MAX_COLUMNS)
+    per_column = _per_column(length)
     columns = -(-length // per_column)
     padded = torch.cat([signals, signals[..., -1:].expand(-1, -1, columns * per_column - length)], -1)
     chunks = padded.view(batch, channels, columns, per_column)
@@ -214,7 +219,7 @@ def _flat_boxes(rows: Tensor, shape: Tuple[int, ...]) -> List[Box]:
         rows = rows[:, 2:]
     elif rows.shape[1] == 2:  # a time segment over every band or frequency bin
         signal = len(shape) == 3
-        per_column = -(-shape[-1] // _MAX_COLUMNS) if signal else 1
+        per_column = _per_column(shape[-1]) if signal else 1
         height = min(shape[1], 3) * _BAND if signal else shape[2]
         zero = torch.zeros_like(rows[:, 0])
         rows = torch.stack([zero, zero + height, rows[:, 0] // per_column, -(-rows[:, 1] // per_column)], 1)
@@ -363,8 +368,8 @@ def mixed_grid(
     - ``dims=2``: images ``(B, C, H, W)`` or ``(B, H, W)``, boxes ``(y0, y1, x0, x1)``.
     - ``dims=1``: boxes ``(t0, t1)`` on the last axis. A spectrogram ``(B, C, F, T)`` is drawn
       as an image (frequency bin 0 at the top), the pasted time segment outlined over every bin.
-      A signal ``(B, C, T)`` or ``(B, T)`` is drawn as a plot: one white trace per channel on
-      black, each channel in a band 64 pixels high (the highest value at the top), the pasted
+      A signal ``(B, C, T)`` or ``(B, T)`` is drawn as a plot: one white trace per channel (the
+      first three) on black, each channel in a band 64 pixels high (the highest value at the top), the pasted
       segment outlined. A signal longer than 512 samples is drawn at ``k = ceil(T / 512)``
       samples per column (each column spans their minimum to maximum), its outline then
       widened to whole columns.
