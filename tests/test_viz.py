@@ -456,6 +456,14 @@ class TestSignalPictures:
         assert torch.equal(flat, mixed_grid(mixed[:, :1], None, boxes, nrow=SIG_B, scale=1, padding=0))
         assert flat.shape[1] - 64 == grid.shape[1] // 3 - 128
 
+    def test_the_first_three_channels_are_traced(self):
+        images = torch.arange(5.0).view(1, 5, 1).expand(2, 5, 20)  # channel c: the constant c
+        grid = mixed_grid(images, None, _no_boxes(2, dims=1), nrow=2, scale=1, padding=0)
+        body = _bodies(grid, 2, 3 * 64)[0]
+        assert grid.shape[1] - 3 * 64 < 64  # three bands and the caption
+        lit = (body == 255).all(0)[:, 5].nonzero().flatten().tolist()
+        assert lit == [c * 64 + _level_row(c, 0.0, 2.0) for c in range(3)]
+
     def test_long_signals_keep_every_spike_and_widen_the_outline_to_whole_columns(self):
         t = 2000  # 4 samples per column, 500 columns
         images = torch.zeros(2, 1, t)
