@@ -22,8 +22,9 @@ Example::
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import MutableMapping, MutableSequence
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union, cast
 
 from torch import Tensor
 
@@ -34,19 +35,18 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess wit
         "cutmix_collate.lightning needs PyTorch Lightning: pip install \"cutmix_collate[lightning]\" or, "
         "from a clone, pip install -e \".[lightning]\""
     ) from error
+from typing_extensions import override  # a dependency of lightning
 
-from ._checks import check_alpha, check_choice, check_positive_int, check_prob, describe
-from .functional import MODES, MixBoxes, MixedTarget, Mode, cutmix_batch
+from ._checks import check_positive_int, describe
+from .functional import MixBoxes, MixedTarget, MixSpec, Mode, cutmix_batch
 from .viz import mixed_grid, save_mixed_grid
 
 __all__ = ["CutMixCallback"]
 
 Key = Union[int, str]
 
-_MIXED_TWICE = (
-    "the batch's labels are already a MixedTarget: mix in the loader (CutMixCollator) or on the "
-    "device (CutMixCallback), not both"
-)
+_MIXED_TWICE = ("the batch's labels are already a MixedTarget: mix in the loader (CutMixCollator) or on the "
+                "device (CutMixCallback), not both")
 
 
 class CutMixCallback(pl.Callback):
@@ -54,11 +54,12 @@ class CutMixCallback(pl.Callback):
 
     The batch is a list ``[images, labels, ...]`` (what ``default_collate`` returns; the
     positions are ``image_key`` and ``label_key``, 0 and 1 by default) or a dict (then
-    ``image_key`` and ``label_key`` are required). Its images ``(B, C, H, W)`` or ``(B, H, W)``
-    are replaced by the mixed images and its labels ``(B,)`` or ``(B, K)`` by
-    ``MixedTarget(y_a, y_b, lam)``; other items are left as they are. The batch list or dict is
-    changed in place (that is how the batch reaches ``training_step``); the image and label tensors
-    are not. Draws come from torch's default generator on the batch's device, so
+    ``image_key`` and ``label_key`` are required). Its images (``(B, C, H, W)`` or
+    ``(B, H, W)``; with ``dims=1`` signals ``(B, C, T)`` or spectrograms ``(B, C, F, T)``; with
+    ``dims=3`` volumes ``(B, C, D, H, W)``) are replaced by the mixed images and its labels
+    ``(B,)`` or ``(B, K)`` by ``MixedTarget(y_a, y_b, lam)``; other items are left as they are.
+    The batch list or dict is changed in place (that is how the batch reaches ``training_step``);
+    the image and label tensors are not. Draws come from torch's default generator on the batch's device, so
     ``seed_everything`` makes a run reproducible.
 
     Args:
@@ -66,6 +67,8 @@ class CutMixCallback(pl.Callback):
         prob: Probability of mixing each batch, in ``[0, 1]``.
         mode: ``"batch"`` (one box per batch) or ``"elem"`` (one box per sample; no host
             synchronisation on an accelerator), as in :func:`~cutmix_collate.cutmix_batch`.
+        dims: 1, 2 or 3: the number of trailing axes the box spans, passed to
+            :func:`~cutmix_collate.cutmix_batch` (1: a time segment, 3: a box in a volume).
         off_epoch: From this epoch on (an int >= 0), batches pass through unmixed, with
             ``lam = 1`` and ``y_b == y_a``, as with ``CutMixCollator(off_epoch=...)``.
         image_key: Where the images are: a list position (default 0) or a dict key.
@@ -75,7 +78,8 @@ class CutMixCallback(pl.Callback):
             boxes outlined) on the global-zero rank. Loggers with ``experiment.add_image``
             (TensorBoard) get it under the tag ``"cutmix/batch"``; otherwise it is saved as
             ``<log_dir>/cutmix/step_<step>.png`` of the first logger. No logger: no picture.
-            Needs torchvision. ``None`` draws nothing.
+            Needs torchvision. ``None`` draws nothing. A picture never stops training: if one
+            cannot be drawn or logged, a warning says why and no more pictures are drawn.
 
     Raises:
         TypeError, ValueError: A bad argument here; in training, a batch that is not a list or a
@@ -88,23 +92,25 @@ class CutMixCallback(pl.Callback):
         *,
         prob: float = 1.0,
         mode: Mode = "batch",
+        dims: int = 2,
         off_epoch: Optional[int] = None,
         image_key: Optional[Key] = None,
         label_key: Optional[Key] = None,
         log_every_n_steps: Optional[int] = None,
     ) -> None:
         super().__init__()
-        self.alpha = check_alpha(alpha)
-        self.prob = check_prob(prob)
-        self.mode = check_choice(mode, MODES, "mode")
+        spec = MixSpec(alpha=alpha, prob=prob, mode=mode, dims=dims)  # checks them, one home for the checks
+        self.alpha, self.prob, self.mode, self.dims = spec.alpha, spec.prob, spec.mode, spec.dims
         self.off_epoch = off_epoch if off_epoch is None else check_positive_int(off_epoch, "off_epoch", 0)
-        self.image_key = _check_key(image_key, "image_key")
-        self.label_key = _check_key(label_key, "label_key")
+        self.image_key = _check_batch_key(image_key, "image_key")
+        self.label_key = _check_batch_key(label_key, "label_key")
         if log_every_n_steps is not None:
             log_every_n_steps = check_positive_int(log_every_n_steps, "log_every_n_steps")
         self.log_every_n_steps = log_every_n_steps
         self._drawn_step: Optional[int] = None  # with gradient accumulation, steps repeat
+        self._picture_failed = False
 
+    @override
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
@@ -116,14 +122,20 @@ class CutMixCallback(pl.Callback):
         on = self.off_epoch is None or trainer.current_epoch < self.off_epoch
         step = trainer.global_step
         draw = on and self.log_every_n_steps is not None and step % self.log_every_n_steps == 0
-        draw = draw and trainer.is_global_zero and step != self._drawn_step
+        draw = draw and trainer.is_global_zero and step != self._drawn_step and not self._picture_failed
         # Boxes only when drawn: MixBoxes lives on the CPU, a host sync on an accelerator.
         out, target, *boxes = cutmix_batch(images, labels, alpha=self.alpha, prob=self.prob if on else 0.0,
-                                           mode=self.mode, return_boxes=draw)
+                                           mode=self.mode, dims=self.dims, return_boxes=draw)
         batch[image_key], batch[label_key] = out, target
         if draw:
             self._drawn_step = step
-            _log_picture(trainer, out, target, boxes[0], images, step)
+            try:
+                _log_picture(trainer, out, target, boxes[0], images, step)
+            except Exception as error:  # noqa: BLE001 - a picture must never end a training run
+                self._picture_failed = True
+                warnings.warn(f"CutMixCallback(log_every_n_steps={self.log_every_n_steps}) could not draw the batch "
+                              f"of step {step} and draws no more pictures: {type(error).__name__}: {error}",
+                              RuntimeWarning, stacklevel=2)
 
     def _keys(self, batch: Any) -> Tuple[Key, Key]:
         if isinstance(batch, MutableMapping):
@@ -152,10 +164,10 @@ class CutMixCallback(pl.Callback):
                 raise ValueError(f"{name} must be {expected}, got {key!r}{hint}")
         if keys[0] == keys[1]:
             raise ValueError(f"image_key and label_key must differ, got {keys[0]!r} for both")
-        return keys
+        return cast(Tuple[Key, Key], keys)  # both checked above
 
 
-def _check_key(key: Any, name: str) -> Optional[Key]:
+def _check_batch_key(key: Any, name: str) -> Optional[Key]:
     if key is None or isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool)):
         return key
     raise TypeError(f"{name} must be a list position (int), a dict key (str) or None, got {describe(key)}")
@@ -167,7 +179,8 @@ def _log_picture(
     """Add the grid to every logger that takes images, else save it as a PNG; no logger: nothing."""
     if not trainer.loggers:
         return
-    takers = [lg.experiment for lg in trainer.loggers if callable(getattr(lg.experiment, "add_image", None))]
+    experiments = [getattr(logger, "experiment", None) for logger in trainer.loggers]
+    takers: list = [experiment for experiment in experiments if callable(getattr(experiment, "add_image", None))]
     if takers:
         grid = mixed_grid(images, target, boxes, sources=sources)
         for experiment in takers:

@@ -5,7 +5,8 @@
 ``(3, H', W')`` uint8 image, the kind of grid one logs to TensorBoard
 (``writer.add_image("cutmix", grid)``). The outlines come from the boxes the mixing used, so
 they are exact: each outline is drawn on the border pixels of the pasted region itself.
-:func:`save_mixed_grid` writes the grid as a PNG.
+Boxes over one axis (signals, spectrograms) and three axes (volumes) are drawn too, see
+:func:`mixed_grid`. :func:`save_mixed_grid` writes the grid as a PNG.
 
 The grid is built with :func:`torchvision.utils.make_grid` and
 :func:`torchvision.utils.draw_bounding_boxes`; torchvision is imported when a function is
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_lam, check_positive_int, describe, split_target
-from .functional import MixBoxes, box_lambda
+from .functional import MixBoxes
 
 __all__ = ["mixed_grid", "save_mixed_grid"]
 
@@ -45,16 +46,19 @@ _DISPLAY_SIDE = 128
 _CAPTION_BACKGROUND = (32, 32, 32)
 _CAPTION_TEXT = (255, 255, 255)
 _ROW_TITLES = ("sources", "partners: cut box", "mixed")
+#: A signal ``(B, C, T)`` is plotted as one trace per channel, each in a band this many pixels
+#: high, at most ``_MAX_COLUMNS`` pixels wide (longer signals: a min-max envelope per column).
+_BAND = 64
+_MAX_COLUMNS = 512
+_SHAPES = {1: "(B, T), (B, C, T) or (B, C, F, T)", 2: "(B, H, W) or (B, C, H, W)", 3: "(B, D, H, W) or (B, C, D, H, W)"}
 
 
 def _require_torchvision() -> Any:
     try:
         import torchvision.utils as tv_utils
     except ImportError as error:  # pragma: no cover - exercised with a patched import
-        raise ImportError(
-            "cutmix_collate.viz needs torchvision to draw the grid; install it with "
-            'pip install "cutmix_collate[vision]" or, from a clone, pip install -e ".[vision]"'
-        ) from error
+        raise ImportError("cutmix_collate.viz needs torchvision to draw the grid; install it with pip install "
+                          '"cutmix_collate[vision]" or, from a clone, pip install -e ".[vision]"') from error
     return tv_utils
 
 
@@ -63,68 +67,68 @@ def _require_torchvision() -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_images(images: Any, name: str) -> Tensor:
-    """A batch as a CPU ``(B, C, H, W)`` with ``C`` 1 or 3, dtype uint8 or floating point."""
-    expected = "a uint8 or floating-point tensor of shape (B, C, H, W) or (B, H, W) with C 1 or 3"
+def _check_mix_boxes(boxes: Any) -> Tuple[Tensor, Tensor, int]:
+    """The CPU rows ``(B, 2 * dims)`` and partners ``(B,)`` of a :class:`MixBoxes`, and ``dims``."""
+    rows, index = boxes if isinstance(boxes, (tuple, list)) and len(boxes) == 2 else (None, None)
+    if not isinstance(rows, Tensor) or not isinstance(index, Tensor):
+        raise TypeError("boxes must be a MixBoxes(boxes, index) as returned with return_boxes=True, "
+                        f"got {describe(boxes)}")
+    if rows.is_floating_point() or index.is_floating_point() or rows.dtype == torch.bool:
+        raise TypeError(f"boxes.boxes and boxes.index must be integer tensors, got {rows.dtype} and {index.dtype}")
+    if rows.dim() != 2 or rows.shape[1] not in (2, 4, 6):
+        raise ValueError("boxes.boxes must have shape (B, 2 * dims), (start, end) per axis the boxes span, "
+                         f"dims 1, 2 or 3, got shape {tuple(rows.shape)}")
+    return rows.cpu().long(), index.cpu().long(), rows.shape[1] // 2
+
+
+def _check_drawn_batch(images: Any, name: str, dims: int) -> Tensor:
+    """The batch with a channel axis: ``(B, C, *spanned)``, or ``(B, C, F, T)`` for ``dims=1``."""
+    expected = f"a real tensor of shape {_SHAPES[dims]} (boxes.boxes of {2 * dims} columns: dims={dims})"
     if not isinstance(images, Tensor):
         raise TypeError(f"{name} must be {expected}, got {describe(images)}")
-    if images.dtype != torch.uint8 and not images.is_floating_point():
+    if images.is_complex():
         raise TypeError(f"{name} must be {expected}, got dtype {images.dtype}")
-    if images.dim() == 3:
+    if images.dim() == dims + 1:
         images = images.unsqueeze(1)
-    if images.dim() != 4 or images.shape[1] not in (1, 3) or 0 in images.shape:
+    if not dims + 2 <= images.dim() <= max(4, dims + 2) or 0 in images.shape:
         raise ValueError(f"{name} must be {expected}, at least one non-empty image, got shape {tuple(images.shape)}")
-    return images.detach().cpu()
+    return images.detach()
 
 
-def _check_sources(sources: Any, images: Tensor) -> Tensor:
-    sources = _check_images(sources, "sources")
+def _check_sources(sources: Any, images: Tensor, dims: int) -> Tensor:
+    sources = _check_drawn_batch(sources, "sources", dims)
     if sources.shape != images.shape:
         raise ValueError(f"sources must have the shape of images {tuple(images.shape)}, got {tuple(sources.shape)}")
     if (sources.dtype == torch.uint8) != (images.dtype == torch.uint8):
-        raise ValueError(
-            f"sources and images must both be uint8 or both floating point, got {sources.dtype} and {images.dtype}"
-        )
+        raise ValueError(f"sources and images must both be uint8 or both of other dtypes, got {sources.dtype} "
+                         f"and {images.dtype}")
     return sources
 
 
-def _check_boxes(boxes: Any, batch: int, height: int, width: int) -> Tuple[Tensor, Tensor]:
-    expected = "a MixBoxes(boxes, index) as returned with return_boxes=True"
-    if not isinstance(boxes, (tuple, list)) or len(boxes) != 2:
-        raise TypeError(f"boxes must be {expected}, got {describe(boxes)}")
-    rows, index = boxes
-    if not isinstance(rows, Tensor) or not isinstance(index, Tensor):
-        raise TypeError(f"boxes must be {expected}, got parts {describe(rows)} and {describe(index)}")
-    if rows.is_floating_point() or index.is_floating_point() or rows.dtype == torch.bool:
-        raise TypeError(f"boxes.boxes and boxes.index must be integer tensors, got {rows.dtype} and {index.dtype}")
-    if tuple(rows.shape) != (batch, 4):
-        raise ValueError(f"boxes.boxes must have shape ({batch}, 4) to match images, got {tuple(rows.shape)}")
-    if tuple(index.shape) != (batch,):
-        raise ValueError(f"boxes.index must have shape ({batch},) to match images, got {tuple(index.shape)}")
-    rows, index = rows.cpu().long(), index.cpu().long()
-    y0, y1, x0, x1 = rows.unbind(1)
-    valid = (0 <= y0) & (y0 <= y1) & (y1 <= height) & (0 <= x0) & (x0 <= x1) & (x1 <= width)
+def _check_box_ranges(rows: Tensor, index: Tensor, batch: int, sizes: Tuple[int, ...]) -> None:
+    """One box per image, inside it (``sizes`` of the spanned axes); every partner in the batch."""
+    if rows.shape[0] != batch or tuple(index.shape) != (batch,):
+        raise ValueError(f"boxes.boxes and boxes.index must have shapes ({batch}, {rows.shape[1]}) and ({batch},) "
+                         f"to match images, got {tuple(rows.shape)} and {tuple(index.shape)}")
+    valid = ((0 <= rows[:, 0::2]) & (rows[:, 0::2] <= rows[:, 1::2]) & (rows[:, 1::2] <= torch.tensor(sizes))).all(1)
     if not bool(valid.all()):
         i = int((~valid).nonzero()[0])
-        raise ValueError(
-            f"boxes.boxes rows must be (y0, y1, x0, x1) with 0 <= y0 <= y1 <= {height} and "
-            f"0 <= x0 <= x1 <= {width}, got {tuple(rows[i].tolist())} at image {i}"
-        )
+        raise ValueError(f"boxes.boxes rows must be (start, end) per spanned axis with 0 <= start <= end <= size, "
+                         f"sizes {sizes}, got {tuple(rows[i].tolist())} at image {i}")
     if bool(((index < 0) | (index >= batch)).any()):
         raise ValueError(f"boxes.index must hold indices in [0, {batch}), got {index.tolist()}")
-    return rows, index
 
 
-def _check_target(
-    target: Any, rows: Tensor, height: int, width: int
+def _check_caption_target(
+    target: Any, rows: Tensor, sizes: Tuple[int, ...]
 ) -> Tuple[Optional[Tensor], Optional[Tensor], Tensor]:
     """``(y_a, y_b, lam)``: labels only when they are class indices ``(B,)``; ``lam`` ``(B,)``.
 
-    Without a target, ``lam`` is the share of each image outside its box (:func:`box_lambda`).
+    Without a target, ``lam`` is the share of each image outside its box.
     """
     batch = rows.shape[0]
     if target is None:
-        return None, None, box_lambda(height, width, tuple(rows.unbind(1)))
+        return None, None, 1.0 - (rows[:, 1::2] - rows[:, 0::2]).prod(1).double() / math.prod(sizes)
     if isinstance(target, Tensor):
         raise TypeError(f"target must be a MixedTarget (y_a, y_b, lam) or None, got {describe(target)}")
     y_a, y_b, lam, _ = split_target(target)
@@ -140,19 +144,86 @@ def _check_display(
     pad_value: Any, value_range: Any, class_names: Any
 ) -> Optional[Tuple[float, float]]:
     """Check the display options; return ``value_range`` as floats."""
-    if isinstance(pad_value, bool) or not isinstance(pad_value, numbers.Integral) or not 0 <= pad_value <= 255:
+    if isinstance(pad_value, bool) or not isinstance(pad_value, numbers.Integral) or not 0 <= int(pad_value) <= 255:
         raise ValueError(f"pad_value must be an int in [0, 255], got {pad_value!r}")
     if class_names is not None and (isinstance(class_names, str) or not isinstance(class_names, Sequence)):
         raise TypeError(f"class_names must be a sequence of names, got {describe(class_names)}")
     if value_range is None:
         return None
-    if (
-        not isinstance(value_range, (tuple, list)) or len(value_range) != 2
-        or not all(isinstance(v, numbers.Real) for v in value_range)
-        or not float(value_range[0]) < float(value_range[1])
-    ):
+    pair = isinstance(value_range, (tuple, list)) and len(value_range) == 2
+    if not (pair and all(isinstance(v, numbers.Real) for v in value_range) and value_range[0] < value_range[1]):
         raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}")
     return float(value_range[0]), float(value_range[1])
+
+
+# --------------------------------------------------------------------------------------------
+# Pictures: every image as a 2-D picture, every box as a rectangle in it
+# --------------------------------------------------------------------------------------------
+
+
+def _display_range(batches: List[Tensor], value_range: Optional[Tuple[float, float]]) -> Tuple[float, float]:
+    """uint8: ``(0, 255)``; otherwise ``value_range`` or one min-max over all ``batches``."""
+    if batches[0].dtype == torch.uint8:
+        return 0.0, 255.0
+    if value_range is not None:
+        return value_range
+    data = [torch.nan_to_num(b[:, :3].double()) for b in batches]
+    return min(float(d.min()) for d in data), max(float(d.max()) for d in data)
+
+
+def _depth(rows: Tensor, depth: int) -> Tensor:
+    """``dims=3``: the slice through each box's centre; the volume's centre for an empty box."""
+    return torch.where(rows[:, 1] > rows[:, 0], (rows[:, 0] + rows[:, 1]) // 2, depth // 2)
+
+
+def _per_column(length: int) -> int:
+    """Samples per column of a signal's traces: at most ``_MAX_COLUMNS`` columns."""
+    return -(-length // _MAX_COLUMNS)
+
+
+def _traces(signals: Tensor) -> Tensor:
+    """Signals ``(B, C, T)`` in ``[0, 1]`` as traces ``(B, 1, C * _BAND, columns)`` (0 or 1)."""
+    batch, channels, length = signals.shape
+    per_column = _per_column(length)
+    columns = -(-length // per_column)
+    padded = torch.cat([signals, signals[..., -1:].expand(-1, -1, columns * per_column - length)], -1)
+    chunks = padded.view(batch, channels, columns, per_column)
+    before = torch.cat([chunks[..., :1, 0], chunks[..., :-1, -1]], -1)  # joins each column to the last
+    top, bottom = torch.maximum(chunks.amax(-1), before), torch.minimum(chunks.amin(-1), before)
+    y = torch.arange(_BAND, dtype=torch.float64).view(_BAND, 1)  # row 0: the highest value
+    first, last = (((1 - v) * (_BAND - 1)).round().unsqueeze(-2) for v in (top, bottom))
+    lit = (y >= first) & (y <= last)
+    return lit.reshape(batch, 1, channels * _BAND, columns).double()
+
+
+def _pictures(batch: Tensor, rows: Tensor, low: float, high: float) -> Tensor:
+    """Each image as a uint8 picture ``(B, 1 or 3, H', W')`` of at most its first three channels.
+
+    ``dims=3``: the slice through the box's centre; ``dims=1``: a signal's traces (a spectrogram
+    ``(B, C, F, T)`` is a picture as it is). Values are mapped from ``(low, high)`` to 0-255.
+    """
+    unit = (torch.nan_to_num(batch[:, :3].double()).clamp(low, high) - low) / max(high - low, 1e-12)
+    if rows.shape[1] == 6:
+        unit = unit[torch.arange(len(unit)), :, _depth(rows, batch.shape[2])]
+    elif unit.dim() == 3:
+        unit = _traces(unit)
+    if unit.shape[1] == 2:  # two channels: red and green
+        unit = torch.cat([unit, torch.zeros_like(unit[:, :1])], 1)
+    return (unit * 255.0).round().to(torch.uint8)
+
+
+def _flat_boxes(rows: Tensor, shape: Tuple[int, ...]) -> List[Box]:
+    """Each box ``(y0, y1, x0, x1)`` in its picture's pixels (see :func:`_pictures`); ``None`` if empty."""
+    empty = (rows[:, 0::2] == rows[:, 1::2]).any(1).tolist()
+    if rows.shape[1] == 6:
+        rows = rows[:, 2:]
+    elif rows.shape[1] == 2:  # a time segment over every band or frequency bin
+        signal = len(shape) == 3
+        per_column = _per_column(shape[-1]) if signal else 1
+        height = min(shape[1], 3) * _BAND if signal else shape[2]
+        zero = torch.zeros_like(rows[:, 0])
+        rows = torch.stack([zero, zero + height, rows[:, 0] // per_column, -(-rows[:, 1] // per_column)], 1)
+    return [None if e else (y0, y1, x0, x1) for e, (y0, y1, x0, x1) in zip(empty, rows.tolist())]
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,19 +258,6 @@ def _style(
     return _Style(scale, text_bottom + 6, box_color, box_width, font, font_size)
 
 
-def _to_uint8(batches: List[Tensor], value_range: Optional[Tuple[float, float]]) -> List[Tensor]:
-    """uint8 copies of the batches; float batches share one scale (min-max over all of them)."""
-    if batches[0].dtype == torch.uint8:
-        return [b.clone() for b in batches]
-    data = [torch.nan_to_num(b.double()) for b in batches]
-    if value_range is None:
-        low, high = min(float(d.min()) for d in data), max(float(d.max()) for d in data)
-    else:
-        low, high = value_range
-    span = max(high - low, 1e-12)
-    return [((d.clamp(low, high) - low) / span * 255.0).round().to(torch.uint8) for d in data]
-
-
 def _tile(tv_utils: Any, image: Tensor, box: Box, caption: str, style: _Style) -> Tensor:
     """One annotated tile: a caption band above the upscaled image, the box outlined."""
     scale, band_height = style.scale, style.caption_height
@@ -232,12 +290,13 @@ def _captions(
 ) -> _Captions:
     """The caption of every image in each row; an image that is its own partner says so."""
 
+    names = () if class_names is None else class_names
+
     def name(labels: Optional[Tensor], i: int) -> Optional[str]:
         if labels is None:
             return None
         value = int(labels[i])
-        ok = class_names is not None and 0 <= value < len(class_names)
-        return str(class_names[value]) if ok else str(value)
+        return str(names[value]) if 0 <= value < len(names) else str(value)
 
     sources = [f"#{i}" if name(y_a, i) is None else f"#{i} y={name(y_a, i)}" for i in range(len(index))]
     partners, mixed = [], []
@@ -250,10 +309,15 @@ def _captions(
 
 
 def _three_rows(
-    tv_utils: Any, mixed: Tensor, sources: Tensor, index: Tensor, boxes: List[Box],
-    captions: _Captions, shown: int, nrow: int, style: _Style, pad_value: int,
+    tv_utils: Any, pictures: List[Tensor], boxes: List[Box],
+    captions: _Captions, nrow: int, style: _Style, pad_value: int,
 ) -> Tuple[List[Tensor], int]:
-    """Tiles of the three-row layout, a title tile first in each row; and tiles per row."""
+    """Tiles of the three-row layout, a title tile first in each row; and tiles per row.
+
+    ``pictures`` are the mixed images, their sources and their partners, aligned by image.
+    """
+    mixed, sources, partners = pictures
+    shown = len(mixed)
     per_row = min(nrow, shown)
     blank_image = torch.full(mixed.shape[1:], pad_value, dtype=torch.uint8)
     titles = [_tile(tv_utils, blank_image, None, title, style) for title in _ROW_TITLES]
@@ -263,7 +327,7 @@ def _three_rows(
         chunk = range(start, min(start + per_row, shown))
         rows = (
             [_tile(tv_utils, sources[i], None, captions.sources[i], style) for i in chunk],
-            [_tile(tv_utils, sources[int(index[i])], boxes[i], captions.partners[i], style) for i in chunk],
+            [_tile(tv_utils, partners[i], boxes[i], captions.partners[i], style) for i in chunk],
             [_tile(tv_utils, mixed[i], boxes[i], captions.mixed[i], style) for i in chunk],
         )
         for title, row in zip(titles, rows):
@@ -298,34 +362,54 @@ def mixed_grid(
     outline is drawn on the border pixels of the pasted region, after upscaling, so it is exact
     to the pixel. An image with an empty box was not mixed and gets no outline.
 
+    The number of axes the boxes span, ``dims``, is read from ``boxes.boxes``, of shape
+    ``(B, 2 * dims)``:
+
+    - ``dims=2``: images ``(B, C, H, W)`` or ``(B, H, W)``, boxes ``(y0, y1, x0, x1)``.
+    - ``dims=1``: boxes ``(t0, t1)`` on the last axis. A spectrogram ``(B, C, F, T)`` is drawn
+      as an image (frequency bin 0 at the top), the pasted time segment outlined over every bin.
+      A signal ``(B, C, T)`` or ``(B, T)`` is drawn as a plot: one white trace per channel (the
+      first three) on black, each channel in a band 64 pixels high (the highest value at the top), the pasted
+      segment outlined. A signal longer than 512 samples is drawn at ``k = ceil(T / 512)``
+      samples per column (each column spans their minimum to maximum), its outline then
+      widened to whole columns.
+    - ``dims=3``: volumes ``(B, C, D, H, W)`` or ``(B, D, H, W)``, boxes
+      ``(z0, z1, y0, y1, x0, x1)`` (``z`` on the ``D`` axis): each column shows the slice
+      ``z = (z0 + z1) // 2`` through its box's centre (the volume's centre slice ``D // 2`` for
+      an empty box), the same slice of its source and its partner, and ``z=<slice>`` in the
+      mixed caption.
+
     Captions: sources ``"#i y=<label>"``; partners ``"#j y=<label>"`` with ``j`` the partner's
     position in the batch, plus ``" (self)"`` for an image that is its own partner (a fixed
     point of the permutation: its pixels do not change); mixed images
     ``"<own>+<partner> lam=0.62"``, with ``self`` as the partner for their own partner. Labels
     are written when ``target`` holds class indices; otherwise only ``lam`` (and ``self``).
 
-    Display: float images are mapped to ``[0, 255]`` with one min-max over everything shown
-    (the mixed images and ``sources``: normalised inputs display as they are, up to contrast), or
-    with ``value_range=(low, high)`` when given (values are clipped to it). uint8 images are
-    shown as they are. One-channel images are shown in grey. Images are upscaled by ``scale``
-    (nearest neighbour) so the text and outlines are legible on small images.
+    Display: uint8 images are shown as they are. Images of any other real dtype (float,
+    uint16, int, bool) are mapped to ``[0, 255]`` with one min-max over everything shown (the
+    mixed images, sources and partners, whole volumes for ``dims=3``: normalised inputs display
+    as they are, up to contrast), or with ``value_range=(low, high)`` when given (values are clipped to it).
+    One-channel images are shown in grey, two channels as red and green, and of more than
+    three channels (RGBA, multispectral) the first three as RGB. Images are upscaled by
+    ``scale`` (nearest neighbour) so the text and outlines are legible on small images.
 
     Args:
-        images: The mixed batch, ``(B, C, H, W)`` or ``(B, H, W)``, ``C`` 1 or 3, uint8 or
-            floating point, any device (it is copied to the CPU).
+        images: The mixed batch, any real dtype, any device (it is copied to the CPU); shapes
+            as listed above.
         target: The batch's :class:`~cutmix_collate.MixedTarget` ``(y_a, y_b, lam)``, for the
             captions: ``lam`` a float or a ``(B,)`` tensor; labels are written when ``y_a`` and
             ``y_b`` are ``(B,)`` class indices. ``None``: ``lam`` is computed from the boxes.
         boxes: The :class:`~cutmix_collate.MixBoxes` used to mix the batch: ``boxes`` int
-            ``(B, 4)`` rows ``(y0, y1, x0, x1)``, ``index`` int ``(B,)`` partners.
-        sources: The batch before mixing, the same shape and dtype kind (uint8 or float) as
-            ``images``; adds the source and partner rows.
+            ``(B, 2 * dims)`` rows, ``(start, end)`` per spanned axis; ``index`` int ``(B,)``
+            partners.
+        sources: The batch before mixing, the same shape as ``images`` and both uint8 or both
+            not; adds the source and partner rows.
         nrow: Images per row (not counting the title tile), an int >= 1.
         max_images: Draw only the first ``max_images`` images of the batch (partners may be any
             image of the batch); ``None`` draws all.
         scale: Integer upscaling factor; by default the smallest that makes the shorter side at
             least 128 pixels.
-        value_range: ``(low, high)`` of float images for display; ``None`` uses min-max.
+        value_range: ``(low, high)`` of non-uint8 images for display; ``None`` uses min-max.
         class_names: Names for class indices in the captions.
         box_color: Outline colour, a PIL colour name, ``"#rrggbb"`` or an RGB tuple.
         box_width: Outline width in display pixels; by default ``max(1, scale // 2)``.
@@ -344,28 +428,31 @@ def mixed_grid(
         ImportError: torchvision is not installed.
     """
     tv_utils = _require_torchvision()
-    images = _check_images(images, "images")
-    batch, _, height, width = images.shape
-    sources = None if sources is None else _check_sources(sources, images)
-    rows, index = _check_boxes(boxes, batch, height, width)
-    y_a, y_b, lam = _check_target(target, rows, height, width)
+    rows, index, dims = _check_mix_boxes(boxes)
+    images = _check_drawn_batch(images, "images", dims)
+    sources = None if sources is None else _check_sources(sources, images, dims)
+    sizes = tuple(images.shape[-dims:])
+    _check_box_ranges(rows, index, images.shape[0], sizes)
+    y_a, y_b, lam = _check_caption_target(target, rows, sizes)
     nrow = check_positive_int(nrow, "nrow")
-    shown = batch if max_images is None else min(batch, check_positive_int(max_images, "max_images"))
+    shown = len(index) if max_images is None else min(len(index), check_positive_int(max_images, "max_images"))
     padding = check_positive_int(padding, "padding", minimum=0)
     value_range = _check_display(pad_value, value_range, class_names)
-    style = _style(height, width, scale, box_color, box_width, font, font_size)
-    box_list: List[Box] = [
-        None if y1 == y0 or x1 == x0 else (y0, y1, x0, x1) for y0, y1, x0, x1 in rows.tolist()
-    ]
+    drawn = [images[:shown]] if sources is None else [images[:shown], sources[:shown], sources[index[:shown]]]
+    batches = [batch.cpu() for batch in drawn]  # only the images drawn leave their device
+    low, high = _display_range(batches, value_range)
+    pictures = [_pictures(batch, rows[:shown], low, high) for batch in batches]
+    style = _style(pictures[0].shape[-2], pictures[0].shape[-1], scale, box_color, box_width, font, font_size)
+    box_list = _flat_boxes(rows, tuple(images.shape))
     captions = _captions(y_a, y_b, lam, index, box_list, class_names)
-    display = _to_uint8([images] if sources is None else [images, sources], value_range)
+    if dims == 3:
+        slices = _depth(rows, sizes[0]).tolist()
+        captions = captions._replace(mixed=[f"{c} z={z}" for c, z in zip(captions.mixed, slices)])
     if sources is None:
-        tiles = [_tile(tv_utils, display[0][i], box_list[i], captions.mixed[i], style) for i in range(shown)]
+        tiles = [_tile(tv_utils, pictures[0][i], box_list[i], captions.mixed[i], style) for i in range(shown)]
         per_row = min(nrow, shown)
     else:
-        tiles, per_row = _three_rows(
-            tv_utils, display[0], display[1], index, box_list, captions, shown, nrow, style, pad_value
-        )
+        tiles, per_row = _three_rows(tv_utils, pictures, box_list, captions, nrow, style, pad_value)
     return tv_utils.make_grid(torch.stack(tiles), nrow=per_row, padding=padding, pad_value=pad_value)
 
 

@@ -10,7 +10,9 @@ with ``default_collate``. Each Trainer runs a few steps of a linear model. Skipp
 
 from __future__ import annotations
 
+import io
 import math
+import re
 import subprocess
 import sys
 
@@ -44,9 +46,9 @@ def _parts(batch):
 class Recorder(L.LightningModule):
     """A linear classifier over the N sample identities; keeps every batch its steps receive."""
 
-    def __init__(self):
+    def __init__(self, shape=SHAPE):
         super().__init__()
-        self.layer = nn.Linear(math.prod(SHAPE), N)
+        self.layer = nn.Linear(math.prod(shape), N)
         self.criterion = CutMixCriterion()
         self.train_batches, self.val_batches = [], []
 
@@ -67,8 +69,8 @@ class Recorder(L.LightningModule):
 class Loader:
     """DataLoader arguments whose collate_fn keeps each batch it returns and a copy of it."""
 
-    def __init__(self, as_dict=False, collate=default_collate):
-        self.dataset = EncodedDataset(N, SHAPE, as_dict=as_dict)
+    def __init__(self, as_dict=False, collate=default_collate, shape=SHAPE, dtype=torch.float32):
+        self.dataset = EncodedDataset(N, shape, dtype, as_dict=as_dict)
         self.collate, self.returned = collate, []
 
     def __call__(self, samples):
@@ -99,11 +101,11 @@ def _fit(tmp_path, callback, module=None, loader=None, *, epochs=1, batches=3, *
     return trainer, module, loader
 
 
-def _check_mixed(batch, mode):
-    """Provenance of one mixed batch; returns (partners, rects) of ``check_provenance``."""
+def _check_mixed(batch, mode, dims=2):
+    """Provenance of one mixed batch; returns (partners, boxes) of ``check_provenance``."""
     images, target = _parts(batch)
     assert isinstance(target, MixedTarget)
-    return check_provenance(images, target, target.y_a.tolist(), mode=mode, encode=True)
+    return check_provenance(images, target, target.y_a.tolist(), mode=mode, encode=True, dims=dims)
 
 
 def _reference(dataset, labels):
@@ -246,6 +248,8 @@ class TestCutMixCallbackErrors:
         ({"off_epoch": -1}, ValueError, "off_epoch must be an int >= 0, got -1"),
         ({"off_epoch": 1.5}, TypeError, r"off_epoch must be an int >= 0, got 1.5 \(float\)"),
         ({"log_every_n_steps": 0}, ValueError, "log_every_n_steps must be an int >= 1, got 0"),
+        ({"dims": 4}, ValueError, r"dims must be 1, 2 or 3 \(the number of trailing axes the box spans\), got 4"),
+        ({"dims": "2"}, TypeError, r"dims must be 1, 2 or 3 .*got '2'"),
         ({"image_key": 1.0}, TypeError,
          r"image_key must be a list position \(int\), a dict key \(str\) or None, got 1.0 \(float\)"),
         ({"label_key": True}, TypeError, r"label_key must be a list position .* got True \(bool\)"),
@@ -323,16 +327,119 @@ class TestCutMixCallbackPictures:
         _fit(tmp_path, CutMixCallback(log_every_n_steps=1), batches=4, accumulate_grad_batches=2, logger=logger)
         assert [step for _, _, step in logger.images] == [0, 1]
 
-    def test_tensorboard_logger(self, tmp_path):
-        pytest.importorskip("tensorboard")
+    def test_tensorboard_logger_stores_the_grid(self, tmp_path):
+        # tensorboard is in the test extra: this runs in CI, it does not skip.
         from lightning.pytorch.loggers import TensorBoardLogger
+        from PIL import Image
+        from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
 
-        _fit(tmp_path, CutMixCallback(log_every_n_steps=1), logger=TensorBoardLogger(tmp_path), batches=1)
-        assert list(tmp_path.rglob("events.out.tfevents.*")) and not list(tmp_path.rglob("*.png"))
+        logger = TensorBoardLogger(tmp_path)
+        _, module, loader = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), logger=logger, batches=2)
+        events = EventAccumulator(logger.log_dir, size_guidance={IMAGES: 0})
+        events.Reload()
+        stored = events.Images("cutmix/batch")
+        assert [event.step for event in stored] == [0, 1]
+        for event in stored:
+            png = np.array(Image.open(io.BytesIO(event.encoded_image_string)))
+            assert torch.equal(torch.from_numpy(png).permute(2, 0, 1), _expected_grid(module, loader, event.step))
+        assert not list(tmp_path.rglob("*.png"))
+
+    @pytest.mark.filterwarnings("error:CutMixCallback")
+    @pytest.mark.parametrize("shape, dtype", [
+        ((4, 8, 8), torch.float32),  # RGBA
+        ((5, 8, 8), torch.uint8),  # multispectral
+        ((2, 8, 8), torch.float32),
+        ((3, 8, 8), torch.uint16),
+        ((1, 8, 8), torch.int32),
+        ((1, 8, 8), torch.bool),
+    ])
+    def test_batches_of_any_dtype_and_channel_count_are_drawn(self, tmp_path, shape, dtype):
+        logger = ImageLogger()
+        loader = Loader(shape=shape, dtype=dtype)
+        trainer, module, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), Recorder(shape), loader,
+                                  logger=logger, batches=2)
+        assert trainer.global_step == 2 and [step for _, _, step in logger.images] == [0, 1]
+        for (_, grid, _), (_, _, (images, target)) in zip(logger.images, module.train_batches):
+            assert grid.dtype == torch.uint8 and grid.shape[0] == 3
+            if loader.dataset.encode:  # the picture is the grid of the first three channels
+                partners, rects = _check_mixed([images, target], "batch")
+                (rect,) = {r for r in rects if r is not None} or {(0, 0, 0, 0)}
+                boxes = MixBoxes(torch.tensor([rect] * BATCH), torch.tensor(partners))
+                sources = torch.stack([loader.dataset[int(k)][0] for k in target.y_a])
+                assert torch.equal(grid, mixed_grid(images[:, :3], target, boxes, sources=sources[:, :3]))
+
+    def test_a_picture_that_fails_warns_once_and_training_goes_on(self, tmp_path):
+        class FullDisk(ImageLogger):
+            def add_image(self, tag, img_tensor, global_step=None):
+                super().add_image(tag, img_tensor, global_step)
+                raise OSError("No space left on device")
+
+        logger = FullDisk()
+        with pytest.warns(RuntimeWarning) as record:
+            trainer, module, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), logger=logger)
+        ours = [str(w.message) for w in record if "CutMixCallback" in str(w.message)]
+        assert ours == ["CutMixCallback(log_every_n_steps=1) could not draw the batch of step 0 and draws no "
+                        "more pictures: OSError: No space left on device"]
+        assert trainer.global_step == 3 and len(logger.images) == 1
+        for _, _, batch in module.train_batches:  # mixing went on
+            _check_mixed(batch, "batch")
+
+    def test_without_torchvision_training_goes_on_with_a_warning(self, tmp_path, monkeypatch):
+        monkeypatch.setitem(sys.modules, "torchvision", None)
+        monkeypatch.setitem(sys.modules, "torchvision.utils", None)
+        logger = ImageLogger()
+        with pytest.warns(RuntimeWarning, match=r"draws no more pictures: ImportError: .*cutmix_collate\[vision\]"):
+            trainer, _, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), logger=logger)
+        assert trainer.global_step == 3 and not logger.images
 
     def test_no_logger_no_picture_no_error(self, tmp_path):
         trainer, _, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), batches=2)
         assert trainer.global_step == 2 and not list(tmp_path.rglob("*.png"))
+
+
+# ---- boxes over one or three axes: dims -------------------------------------------------------
+
+
+class TestCutMixCallbackDims:
+    @pytest.mark.filterwarnings("error:CutMixCallback")
+    @pytest.mark.parametrize("shape, dims, mode", [
+        ((2, 32), 1, "elem"),  # signals (B, C, T): a time segment over both channels
+        ((1, 8, 8), 1, "batch"),  # spectrograms (B, C, F, T): a time segment over every bin
+        ((1, 4, 4, 4), 3, "elem"),  # volumes (B, C, D, H, W)
+        ((4, 4, 4), 3, "batch"),  # volumes (B, D, H, W)
+    ])
+    def test_the_box_spans_the_last_dims_axes_and_is_drawn(self, tmp_path, shape, dims, mode):
+        logger = ImageLogger()
+        callback = CutMixCallback(mode=mode, dims=dims, log_every_n_steps=1)
+        trainer, module, loader = _fit(tmp_path, callback, Recorder(shape), Loader(shape=shape), logger=logger,
+                                       batches=2)
+        assert trainer.global_step == 2 and [step for _, _, step in logger.images] == [0, 1]
+        pasted, compared = [], 0
+        for (_, grid, _), (_, _, batch) in zip(logger.images, module.train_batches):
+            partners, rects = _check_mixed(batch, mode, dims)  # the box spans the last dims axes only
+            boxes = [b for b in rects if b is not None]
+            pasted += boxes
+            if mode == "batch" and boxes:  # one box for the batch: the picture is exactly that batch's grid
+                images, target = batch
+                rows, index = torch.tensor([boxes[0]] * BATCH), torch.tensor(partners)
+                sources = torch.stack([loader.dataset[int(k)][0] for k in target.y_a])
+                assert torch.equal(grid, mixed_grid(images, target, MixBoxes(rows, index), sources=sources))
+                compared += 1
+        assert pasted, "nothing was pasted"
+        assert compared or mode == "elem", "no picture was compared"
+
+    def test_video_is_mixed_with_dims_2_and_its_picture_skipped_with_one_warning(self, tmp_path):
+        shape = (2, 1, 4, 8)  # (T, C, H, W): one 2-D box on every frame; mixed_grid draws no video
+        logger = ImageLogger()
+        with pytest.warns(RuntimeWarning) as record:
+            trainer, module, _ = _fit(tmp_path, CutMixCallback(log_every_n_steps=1), Recorder(shape),
+                                      Loader(shape=shape), logger=logger)
+        ours = [str(w.message) for w in record if "CutMixCallback" in str(w.message)]
+        assert len(ours) == 1 and re.search(r"step 0 and draws no more pictures: ValueError: images must be "
+                                            r"a real tensor of shape \(B, H, W\) or \(B, C, H, W\)", ours[0])
+        assert trainer.global_step == 3 and not logger.images
+        for _, _, batch in module.train_batches:
+            _check_mixed(batch, "batch")
 
 
 # ---- lightning stays optional ------------------------------------------------------------------
@@ -396,3 +503,26 @@ class TestCutMixCallbackDDP:
     def test_ranks_with_equal_seeds_draw_different_boxes(self, ddp_run):
         draws = [_check_mixed(record["batches"][0][2], "batch") for record in ddp_run]
         assert draws[0] != draws[1]
+
+
+# ---- a thin integration ------------------------------------------------------------------------
+
+
+def test_hooks_are_marked_override():
+    hooks = [name for name in vars(CutMixCallback) if name.startswith("on_")]
+    assert hooks == ["on_train_batch_start"]
+    for name in hooks:
+        assert getattr(getattr(CutMixCallback, name), "__override__", False), name
+        assert callable(getattr(L.Callback, name)), name  # a hook Lightning knows
+
+
+def test_the_integration_imports_only_public_names_of_the_package():
+    import ast
+    import pathlib
+
+    import cutmix_collate.lightning as module
+
+    tree = ast.parse(pathlib.Path(module.__file__).read_text())
+    imported = [(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and node.level > 0 for alias in node.names]
+    assert imported and all(not name.startswith("_") for _, name in imported), imported

@@ -199,15 +199,15 @@ def test_max_images_and_lam_from_target_or_boxes():
     grid = mixed_grid(mixed, target, boxes, max_images=4, nrow=8, scale=2, padding=0)
     assert grid.shape[2] == 4 * W * 2
     # Without a target, lam is the share of each image outside its box.
-    from cutmix_collate.viz import _check_target
+    from cutmix_collate.viz import _check_caption_target
 
     y0, y1, x0, x1 = boxes.boxes.unbind(1)
     want = 1 - ((y1 - y0) * (x1 - x0)).double() / (H * W)
-    _, _, lam = _check_target(None, boxes.boxes, H, W)
+    _, _, lam = _check_caption_target(None, boxes.boxes, (H, W))
     torch.testing.assert_close(lam.double(), want)
     # A float and a 0-d tensor lam are one lam per image; label vectors are not written.
     for lam in (0.5, torch.tensor(0.5)):
-        y_a, y_b, got = _check_target(MixedTarget(torch.eye(10), torch.eye(10), lam), boxes.boxes, H, W)
+        y_a, y_b, got = _check_caption_target(MixedTarget(torch.eye(10), torch.eye(10), lam), boxes.boxes, (H, W))
         assert y_a is None and y_b is None and got.tolist() == [0.5] * 10
 
 
@@ -253,15 +253,18 @@ def _ok():
 @pytest.mark.parametrize(
     "change, error, message",
     [
-        (dict(images=[[0.0]]), TypeError, r"images must be a uint8 or floating-point tensor"),
-        (dict(images=torch.zeros(B, 1, H, W, dtype=torch.int32)), TypeError, r"images must be .* got dtype torch.int32"),
-        (dict(images=torch.zeros(B, 2, H, W)), ValueError, r"images must be .* got shape \(6, 2, 12, 10\)"),
+        (dict(images=[[0.0]]), TypeError, r"images must be a real tensor of shape \(B, H, W\) or \(B, C, H, W\)"),
+        (dict(images=torch.zeros(B, 1, H, W, dtype=torch.complex64)), TypeError, r"images must be .* got dtype torch.complex64"),
         (dict(images=torch.zeros(H, W)), ValueError, r"images must be .* got shape \(12, 10\)"),
+        (dict(images=torch.zeros(B, 2, 1, H, W)), ValueError, r"images must be .* 4 columns: dims=2.* got shape \(6, 2, 1, 12, 10\)"),
+        (dict(images=torch.zeros(B, 1, 0, W)), ValueError, r"images must be .* at least one non-empty image, got shape \(6, 1, 0, 10\)"),
         (dict(boxes=torch.zeros(B, 4)), TypeError, r"boxes must be a MixBoxes"),
         (dict(boxes=MixBoxes(torch.zeros(B, 4), torch.arange(B))), TypeError, r"boxes.boxes and boxes.index must be integer"),
-        (dict(boxes=MixBoxes(torch.zeros(B - 1, 4, dtype=torch.long), torch.arange(B))), ValueError, r"boxes.boxes must have shape \(6, 4\)"),
-        (dict(boxes=MixBoxes(torch.zeros(B, 4, dtype=torch.long), torch.arange(B - 1))), ValueError, r"boxes.index must have shape \(6,\)"),
-        (dict(boxes=MixBoxes(torch.tensor([[0, 13, 0, 1]] * B), torch.arange(B))), ValueError, r"boxes.boxes rows must be \(y0, y1, x0, x1\) .* got \(0, 13, 0, 1\) at image 0"),
+        (dict(boxes=MixBoxes(torch.zeros(B - 1, 4, dtype=torch.long), torch.arange(B))), ValueError, r"boxes.boxes and boxes.index must have shapes \(6, 4\) and \(6,\) to match images, got \(5, 4\) and \(6,\)"),
+        (dict(boxes=MixBoxes(torch.zeros(B, 4, dtype=torch.long), torch.arange(B - 1))), ValueError, r"must have shapes \(6, 4\) and \(6,\) to match images, got \(6, 4\) and \(5,\)"),
+        (dict(boxes=MixBoxes(torch.zeros(B, 5, dtype=torch.long), torch.arange(B))), ValueError, r"boxes.boxes must have shape \(B, 2 \* dims\), .* dims 1, 2 or 3, got shape \(6, 5\)"),
+        (dict(boxes=MixBoxes(torch.zeros(B, dtype=torch.long), torch.arange(B))), ValueError, r"boxes.boxes must have shape \(B, 2 \* dims\)"),
+        (dict(boxes=MixBoxes(torch.tensor([[0, 13, 0, 1]] * B), torch.arange(B))), ValueError, r"boxes.boxes rows must be \(start, end\) per spanned axis with 0 <= start <= end <= size, sizes \(12, 10\), got \(0, 13, 0, 1\) at image 0"),
         (dict(boxes=MixBoxes(torch.tensor([[2, 1, 0, 1]] * B), torch.arange(B))), ValueError, r"boxes.boxes rows must be"),
         (dict(boxes=MixBoxes(torch.zeros(B, 4, dtype=torch.long), torch.arange(B) + 1)), ValueError, r"boxes.index must hold indices in \[0, 6\)"),
         (dict(target=torch.zeros(B)), TypeError, r"target must be a MixedTarget"),
@@ -270,8 +273,8 @@ def _ok():
         (dict(target=(torch.arange(B), torch.arange(B))), ValueError, r"target must be a tensor or a mixed target \(y_a, y_b, lam\) of length 3"),
         (dict(target=MixedTarget(torch.arange(B), torch.arange(B), 1.5)), ValueError, r"target.lam must be in \[0, 1\]"),
         (dict(sources=torch.zeros(B, 1, H, W + 1)), ValueError, r"sources must have the shape of images"),
-        (dict(sources=torch.zeros(B, 1, H, W, dtype=torch.uint8)), ValueError, r"sources and images must both be uint8"),
-        (dict(sources="x"), TypeError, r"sources must be a uint8 or floating-point tensor"),
+        (dict(sources=torch.zeros(B, 1, H, W, dtype=torch.uint8)), ValueError, r"sources and images must both be uint8 or both of other dtypes, got torch.uint8 and torch.float32"),
+        (dict(sources="x"), TypeError, r"sources must be a real tensor"),
         (dict(nrow=0), ValueError, r"nrow must be an int >= 1, got 0"),
         (dict(nrow=2.0), TypeError, r"nrow must be an int >= 1"),
         (dict(max_images=0), ValueError, r"max_images must be an int >= 1"),
@@ -322,3 +325,232 @@ def test_missing_torchvision_names_the_install_from_a_clone(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision.utils", None)
     with pytest.raises(ImportError, match=r'from a clone, pip install -e "\.\[vision\]"'):
         mixed_grid(mixed, target, boxes)
+
+
+# --------------------------------------------------------------------------------------------
+# Any real dtype, any number of channels
+# --------------------------------------------------------------------------------------------
+
+
+def _bodies(grid: torch.Tensor, n: int, height: int):
+    """The image part (below the caption band) of the n tiles of a one-row, padding-0 grid."""
+    return [tile[:, -height:] for tile in _tiles(grid, rows=1, cols=n)]
+
+
+def _no_boxes(b: int, dims: int = 2) -> MixBoxes:
+    return MixBoxes(torch.zeros(b, 2 * dims, dtype=torch.long), torch.arange(b))
+
+
+def test_more_than_three_channels_show_the_first_three():
+    g = torch.Generator().manual_seed(0)
+    rgba = torch.randint(0, 256, (3, 4, 8, 8), dtype=torch.uint8, generator=g)
+    for body, image in zip(_bodies(mixed_grid(rgba, None, _no_boxes(3), scale=1, padding=0), 3, 8), rgba):
+        assert torch.equal(body, image[:3])
+
+
+def test_two_channels_show_as_red_and_green():
+    images = torch.stack([torch.zeros(8, 8), torch.ones(8, 8)]).expand(2, 2, 8, 8)  # channel 0 low, 1 high
+    for body in _bodies(mixed_grid(images, None, _no_boxes(2), scale=1, padding=0), 2, 8):
+        assert (body[0] == 0).all() and (body[1] == 255).all() and (body[2] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.int16, torch.int32, torch.int64, torch.float16,
+                                   torch.bfloat16, torch.float64])
+def test_other_dtypes_are_shown_min_max_like_float(dtype):
+    values = torch.arange(2 * 3 * 8 * 8).view(2, 3, 8, 8) * 7 + 100
+    images = values.to(dtype)
+    exact = images.double()  # the values the dtype holds
+    want = ((exact - exact.min()) / (exact.max() - exact.min()) * 255).round().to(torch.uint8)
+    for body, image in zip(_bodies(mixed_grid(images, None, _no_boxes(2), scale=1, padding=0), 2, 8), want):
+        assert torch.equal(body, image)
+
+
+def test_bool_images_show_black_and_white():
+    images = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    images[:, :, :4] = True
+    for body in _bodies(mixed_grid(images, None, _no_boxes(2), scale=1, padding=0), 2, 8):
+        assert (body[:, :4] == 255).all() and (body[:, 4:] == 0).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Boxes over one axis (signals, spectrograms) and three axes (volumes)
+# --------------------------------------------------------------------------------------------
+
+
+def _paste(images: torch.Tensor, rows: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """CutMix by the rule: the box (start, end per trailing axis) of image i comes from image index[i]."""
+    out = images.clone()
+    dims = rows.shape[1] // 2
+    for i, row in enumerate(rows.tolist()):
+        region = (i, Ellipsis) + tuple(slice(a, b) for a, b in zip(row[0::2], row[1::2]))
+        out[region] = images[(int(index[i]),) + region[1:]]
+    assert out.shape[-dims:] == images.shape[-dims:]
+    return out
+
+
+def _outline_rect(outline: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """The mask of a 1-pixel rectangle outline with these inclusive corners."""
+    expected = torch.zeros_like(outline)
+    expected[top, left:right + 1] = expected[bottom, left:right + 1] = True
+    expected[top:bottom + 1, left] = expected[top:bottom + 1, right] = True
+    return expected
+
+
+SIG_B, SIG_C, SIG_T = 4, 2, 40
+SIG_ROWS = torch.tensor([[5, 20], [0, 0], [30, 40], [0, 12]])
+SIG_INDEX = torch.tensor([2, 1, 3, 0])
+
+
+def _level_row(value: float, low: float = 0.0, high: float = 7.0) -> int:
+    """The row of a trace at ``value`` in a 64-pixel band: the highest value at the top."""
+    return round((1 - (value - low) / (high - low)) * 63)
+
+
+class TestSignalPictures:
+    """dims=1 on (B, C, T): each channel a trace in a 64-pixel band, the pasted segment outlined."""
+
+    def _batch(self):
+        # Sample i, channel c holds the constant i + 4c: its trace is a flat line at a known row.
+        images = (torch.arange(SIG_B).view(-1, 1, 1) + 4.0 * torch.arange(SIG_C).view(1, -1, 1)).expand(-1, -1, SIG_T)
+        return images, _paste(images, SIG_ROWS, SIG_INDEX)
+
+    def test_the_traces_sit_at_the_level_of_the_sample_each_column_came_from(self):
+        images, mixed = self._batch()
+        grid = mixed_grid(mixed, None, MixBoxes(SIG_ROWS, SIG_INDEX), nrow=SIG_B, scale=1, padding=0,
+                          box_color=MAGENTA, box_width=1)
+        for i, body in enumerate(_bodies(grid, SIG_B, SIG_C * 64)):
+            assert body.shape[-1] == SIG_T  # one column per sample
+            t0, t1 = SIG_ROWS[i].tolist()
+            white = (body == 255).all(0)
+            for t in range(SIG_T):
+                if t0 < t1 and t in (t0, t1 - 1, t1):  # the outline, and the step back to the own trace
+                    continue
+                source = int(SIG_INDEX[i]) if t0 <= t < t1 else i
+                lit = white[:, t].nonzero().flatten().tolist()
+                assert lit == [c * 64 + _level_row(source + 4 * c) for c in range(SIG_C)], (i, t)
+
+    def test_outline_spans_every_band_over_the_pasted_samples(self):
+        images, mixed = self._batch()
+        grid = mixed_grid(mixed, None, MixBoxes(SIG_ROWS, SIG_INDEX), nrow=SIG_B, scale=3, padding=0,
+                          box_color=MAGENTA, box_width=1)
+        for i, tile in enumerate(_tiles(grid, rows=1, cols=SIG_B)):
+            outline = _magenta(tile)
+            caption = tile.shape[1] - SIG_C * 64 * 3
+            t0, t1 = SIG_ROWS[i].tolist()
+            if t0 == t1:
+                assert not outline.any()
+            else:
+                assert torch.equal(outline, _outline_rect(outline, caption, tile.shape[1] - 1, 3 * t0, 3 * t1 - 1))
+
+    def test_three_rows_and_one_dimensional_batches(self):
+        images, mixed = self._batch()
+        boxes = MixBoxes(SIG_ROWS, SIG_INDEX)
+        grid = mixed_grid(mixed, None, boxes, sources=images, nrow=SIG_B, scale=1, padding=0, box_color=MAGENTA)
+        tiles = _tiles(grid, rows=3, cols=SIG_B + 1)
+        for i in range(SIG_B):  # the partner row shows the partner's trace (under the outline too)
+            partner, source = tiles[SIG_B + 2 + i][:, -128:], tiles[1 + int(SIG_INDEX[i])][:, -128:]
+            keep = ~_magenta(partner)
+            assert torch.equal(partner[:, keep], source[:, keep]) and bool(keep.all()) == (i == 1)
+        # (B, T) is (B, 1, T): one band.
+        flat = mixed_grid(mixed[:, 0], None, boxes, nrow=SIG_B, scale=1, padding=0)
+        assert torch.equal(flat, mixed_grid(mixed[:, :1], None, boxes, nrow=SIG_B, scale=1, padding=0))
+        assert flat.shape[1] - 64 == grid.shape[1] // 3 - 128
+
+    def test_the_first_three_channels_are_traced(self):
+        images = torch.arange(5.0).view(1, 5, 1).expand(2, 5, 20)  # channel c: the constant c
+        grid = mixed_grid(images, None, _no_boxes(2, dims=1), nrow=2, scale=1, padding=0)
+        body = _bodies(grid, 2, 3 * 64)[0]
+        assert grid.shape[1] - 3 * 64 < 64  # three bands and the caption
+        lit = (body == 255).all(0)[:, 5].nonzero().flatten().tolist()
+        assert lit == [c * 64 + _level_row(c, 0.0, 2.0) for c in range(3)]
+
+    def test_long_signals_keep_every_spike_and_widen_the_outline_to_whole_columns(self):
+        t = 2000  # 4 samples per column, 500 columns
+        images = torch.zeros(2, 1, t)
+        images[0, 0, 1001] = 1.0  # a one-sample spike: column 250
+        rows, index = torch.tensor([[401, 803], [0, 0]]), torch.tensor([1, 0])
+        grid = mixed_grid(images, None, MixBoxes(rows, index), nrow=2, scale=1, padding=0,
+                          box_color=MAGENTA, box_width=1)
+        tiles = _tiles(grid, rows=1, cols=2)
+        assert tiles[0].shape[-1] == 500
+        body = tiles[0][:, -64:]
+        white = (body == 255).all(0)  # row 0: the top of the band, value 1
+        assert white[0, 250] and not white[0, :250].any() and not white[0, 251:].any()
+        outline = _magenta(tiles[0])
+        caption = tiles[0].shape[1] - 64
+        assert torch.equal(outline, _outline_rect(outline, caption, tiles[0].shape[1] - 1, 100, 200))
+
+
+def test_spectrogram_is_drawn_as_an_image_with_the_segment_over_every_bin():
+    g = torch.Generator().manual_seed(0)
+    spec = torch.rand(4, 1, 16, 30, generator=g)
+    rows, index = torch.tensor([[3, 9], [0, 0], [20, 30], [0, 30]]), torch.tensor([1, 0, 3, 2])
+    mixed = _paste(spec, rows, index)
+    # Reference: the same pictures as images with the box (0, F, t0, t1) over both axes.
+    rows_2d = torch.cat([torch.zeros(4, 1, dtype=torch.long), torch.full((4, 1), 16), rows], 1)
+    got = mixed_grid(mixed, None, MixBoxes(rows, index), sources=spec, scale=2)
+    want = mixed_grid(mixed, None, MixBoxes(rows_2d, index), sources=spec, scale=2)
+    assert torch.equal(got, want)
+    got = mixed_grid(mixed, None, MixBoxes(rows, index), scale=2, box_color=MAGENTA, box_width=1, padding=0)
+    outline = _magenta(_tiles(got, rows=1, cols=4)[0])
+    caption = outline.shape[0] - 32
+    assert torch.equal(outline, _outline_rect(outline, caption, outline.shape[0] - 1, 6, 17))
+
+
+def test_volumes_show_the_slice_through_each_box_centre():
+    g = torch.Generator().manual_seed(1)
+    b, d, h, w = 4, 6, 8, 10
+    volumes = torch.rand(b, 1, d, h, w, generator=g) + torch.arange(b).view(b, 1, 1, 1, 1)
+    rows = torch.tensor([[1, 4, 2, 6, 3, 9], [0, 0, 0, 0, 0, 0], [5, 6, 0, 8, 0, 10], [0, 6, 1, 2, 1, 2]])
+    index = torch.tensor([2, 1, 0, 1])
+    mixed = _paste(volumes, rows, index)
+    # The rule: slice (d0 + d1) // 2, the centre slice d // 2 for an empty box.
+    depth = [(r[0] + r[1]) // 2 if r[1] > r[0] else d // 2 for r in rows.tolist()]
+    assert depth == [2, 3, 5, 3]
+    ar = torch.arange(b)
+    slices = [mixed[ar, :, depth], volumes[ar, :, depth], volumes[index][ar, :, depth]]
+    show = dict(scale=2, padding=0, box_color=MAGENTA, box_width=1, value_range=(0.0, b + 1.0))
+    got = mixed_grid(mixed, None, MixBoxes(rows, index), sources=volumes, nrow=b, **show)
+    # Reference: dims=2 pictures of the slices, partners given as their own sources column by column.
+    stacked = torch.cat(slices)  # mixed, sources, partners of each column
+    plain = mixed_grid(stacked, None, MixBoxes(torch.cat([rows[:, 2:]] * 3), torch.arange(3 * b)), nrow=3 * b, **show)
+    plain_tiles = _tiles(plain, rows=1, cols=3 * b)
+    got_tiles = _tiles(got, rows=3, cols=b + 1)
+    for i in range(b):
+        for row, k in ((2, 0), (0, 1), (1, 2)):  # grid rows: sources, partners, mixed
+            body = got_tiles[row * (b + 1) + 1 + i][:, -2 * h:]
+            want = plain_tiles[k * b + i][:, -2 * h:]
+            if row == 0:  # sources carry no outline
+                want = torch.where(_magenta(want), body, want)
+            if rows[i, 0] == rows[i, 1]:
+                want = torch.where(_magenta(want), body, want)
+            assert torch.equal(body, want), (i, row)
+    # The slice is named in the caption: the captions differ from dims=2 only by it.
+    assert not torch.equal(got_tiles[2 * (b + 1) + 1][:, :-2 * h], plain_tiles[0][:, :-2 * h])
+
+
+@pytest.mark.parametrize(
+    "images, rows, message",
+    [
+        (torch.zeros(2, 1, 2, 3, 8), torch.zeros(2, 2), r"images must be a real tensor of shape \(B, T\), \(B, C, T\) or \(B, C, F, T\) \(boxes.boxes of 2 columns: dims=1\).* got shape \(2, 1, 2, 3, 8\)"),
+        (torch.zeros(2, 8, 8), torch.zeros(2, 6), r"images must be a real tensor of shape \(B, D, H, W\) or \(B, C, D, H, W\) .* got shape \(2, 8, 8\)"),
+        (torch.zeros(2, 1, 1, 4, 8, 8), torch.zeros(2, 6), r"got shape \(2, 1, 1, 4, 8, 8\)"),
+        (torch.zeros(2, 1, 9), torch.tensor([[0, 10], [0, 0]]), r"boxes.boxes rows must be \(start, end\) .* sizes \(9,\), got \(0, 10\) at image 0"),
+        (torch.zeros(2, 3, 4, 5), torch.tensor([[0, 3, 0, 4, 0, 6], [0] * 6]), r"sizes \(3, 4, 5\), got \(0, 3, 0, 4, 0, 6\) at image 0"),
+    ],
+)
+def test_boxes_and_images_must_agree_on_dims(images, rows, message):
+    with pytest.raises(ValueError, match=message):
+        mixed_grid(images, None, MixBoxes(rows.long(), torch.arange(2)))
+
+
+@pytest.mark.parametrize("dims, shape", [(1, (5, 2, 30)), (1, (5, 1, 8, 30)), (2, (5, 3, 9, 7)), (3, (5, 1, 4, 6, 8))])
+@pytest.mark.parametrize("mode", ["batch", "elem"])
+def test_cutmix_batch_boxes_in_every_dims_are_drawn(dims, shape, mode):
+    images = torch.rand(shape, generator=torch.Generator().manual_seed(dims)) + torch.arange(5.0).view(-1, *[1] * (len(shape) - 1))
+    mixed, target, boxes = cutmix_batch(images, torch.arange(5), dims=dims, mode=mode, return_boxes=True,
+                                        generator=torch.Generator().manual_seed(7))
+    assert boxes.boxes.shape == (5, 2 * dims)
+    assert torch.equal(mixed, _paste(images, boxes.boxes, boxes.index))  # the boxes are where the pixels came from
+    grid = mixed_grid(mixed, target, boxes, sources=images, scale=1)
+    assert grid.dtype == torch.uint8 and grid.shape[0] == 3
