@@ -194,15 +194,16 @@ def test_module_entry_point_help():
 
 
 def test_summary_says_where_each_run_is_ahead(tmp_path):
-    from cutmix_collate.demo import _TABLE, _plot_robustness, _summary
+    from cutmix_collate.demo.plots import plot_robustness
+    from cutmix_collate.demo.report import TABLE, summarise
 
     def seed(clean, occluded, pasted, ece=0.05, confidence=0.5):
-        final = {key: 0.5 for key, _ in _TABLE}
+        final = {key: 0.5 for key, _ in TABLE}
         final.update(epoch=20, test_accuracy=clean, occluded_accuracy=occluded, pasted_accuracy=pasted,
                      test_ece=ece, test_confidence=confidence)
         return {"seed": 0, "epochs": [], "final": final}
 
-    one = _summary({"baseline": [seed(0.99, 0.50, 0.50, ece=0.02)],
+    one = summarise({"baseline": [seed(0.99, 0.50, 0.50, ece=0.02)],
                     "cutmix": [seed(0.99 - 2 / 500, 0.60, 0.50, ece=0.12, confidence=0.999)]}, 500)
     assert one["ahead"] == {"test_accuracy": "baseline", "occluded_accuracy": "cutmix", "pasted_accuracy": "tie"}
     verdict = one["verdict"]
@@ -214,7 +215,7 @@ def test_summary_says_where_each_run_is_ahead(tmp_path):
     assert "cutmix 0.120 (over-confident: mean confidence 0.999 at accuracy 0.986)" in verdict
     assert "the baseline run's confidence matches its accuracy more closely" in verdict
 
-    two = _summary({"baseline": [seed(0.90, 0.5, 0.4), seed(0.92, 0.5, 0.4)],
+    two = summarise({"baseline": [seed(0.90, 0.5, 0.4), seed(0.92, 0.5, 0.4)],
                     "cutmix": [seed(0.91, 0.6, 0.8), seed(0.92, 0.6, 0.8)]}, 500)
     assert two["seeds"] == [0, 0] and "(mean of 2 seeds)" in two["verdict"]
     assert two["scores"]["test_accuracy"]["baseline"]["std"] == pytest.approx(0.02 / 2 ** 0.5)
@@ -225,9 +226,9 @@ def test_summary_says_where_each_run_is_ahead(tmp_path):
     assert "on pasted images CutMix is ahead by 40.00 points (200.0 of 500 test images)." in two["verdict"]
     assert "too few to call" not in two["verdict"]
     # Equal scores on every seed: the mean of three 0.7s is below 0.7 by one rounding step.
-    same = _summary({"baseline": [seed(0.7, 0.7, 0.7)] * 3, "cutmix": [seed(0.7, 0.7, 0.7)] * 3}, 500)
+    same = summarise({"baseline": [seed(0.7, 0.7, 0.7)] * 3, "cutmix": [seed(0.7, 0.7, 0.7)] * 3}, 500)
     assert set(same["ahead"].values()) == {"tie"}
-    _plot_robustness(same, str(tmp_path / "robustness.png"))  # the whiskers are 0, not negative
+    plot_robustness(same, str(tmp_path / "robustness.png"))  # the whiskers are 0, not negative
 
 
 def sklearn_ece(probabilities, labels, n_bins=15):
@@ -247,13 +248,14 @@ def sklearn_ece(probabilities, labels, n_bins=15):
 def test_evaluate_matches_scikit_learn(loss):
     from sklearn.metrics import accuracy_score, f1_score
 
-    from cutmix_collate.demo import SmallCNN, _base_loss, _evaluate
+    from cutmix_collate.demo import SmallCNN
+    from cutmix_collate.demo.train import base_loss, evaluate
     from cutmix_collate.losses import focal_loss
 
     torch.manual_seed(0)
     model = SmallCNN(1, 5, width=4)
     images, labels = torch.randn(300, 1, 12, 12), torch.randint(0, 5, (300,))  # batches of 256 and 44
-    got = _evaluate(model, images, labels, _base_loss(loss), torch.device("cpu"), world=1)
+    got = evaluate(model, images, labels, base_loss(loss), torch.device("cpu"), world=1)
     with torch.no_grad():
         logits = model.eval()(images)
     pred = logits.argmax(1)

@@ -91,10 +91,10 @@ def test_torchrun_two_ranks_equal_single_process(tmp_path):
 
 if __name__ == "__main__":
     # One rank: the demo's main, keeping each run's trained weights (rank 0) for the parent.
-    import cutmix_collate.demo as demo
+    import cutmix_collate.demo.cli as cli
 
     out_dir, argv = Path(sys.argv[1]), sys.argv[2:]
-    train_run = demo._train_run
+    train_run = cli.train_run
 
     def train_and_keep(run, *args, **kwargs):
         model, rows = train_run(run, *args, **kwargs)
@@ -102,5 +102,5 @@ if __name__ == "__main__":
             torch.save(model.state_dict(), out_dir / f"{run}.pt")
         return model, rows
 
-    demo._train_run = train_and_keep
-    sys.exit(demo.main(argv))
+    cli.train_run = train_and_keep
+    sys.exit(cli.main(argv))
