@@ -94,3 +94,5 @@ def main(argv: Optional[List[str]] = None) -> int:
         json.dump(report, handle, indent=1)
     if args.plot and "collate" in report:
         plot_collate(report["collate"], os.path.join(args.out, "benchmark.png"))
+    print(f"\nwrote {os.path.join(args.out, 'benchmark.json')}")
+    return 0
