@@ -66,7 +66,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     """``python -m cutmix_collate.benchmark``: run the sections, print tables, write benchmark.json."""
     args, sections = _parse_args(argv)
 
-    report: Dict[str, Any] = {"machine": machine_info(), "command": " ".join(["python -m cutmix_collate.benchmark"] + (argv if argv is not None else sys.argv[1:]))}
+    command = ["python -m cutmix_collate.benchmark"] + (argv if argv is not None else sys.argv[1:])
+    report: Dict[str, Any] = {"machine": machine_info(), "command": " ".join(command)}
     print(f"# {report['command']}\n# {report['machine']}")
     if "calltime" in sections:
         report["calltime"] = run_calltime_benchmark(args.configs, args.datasets, args.reps, args.batches,

@@ -35,8 +35,11 @@ tree instead (one folder per class), resized to ``--image-size`` (64 by default)
 """
 
 from .cli import build_parser, main
-from .corruptions import occlude
-from .data import load_digits_data, load_folder_data
+from .corruptions import CORRUPTIONS, SEVERITIES, corrupt_all, gaussian_blur, gaussian_noise, occlude, reduce_contrast
+from .data import hold_out_classes, load_digits_data, load_folder_data
+from .ood import far_ood_sets, invert, max_softmax, msp_auroc, noise_images
 from .train import SmallCNN
 
-__all__ = ["main", "build_parser", "SmallCNN", "occlude", "load_digits_data", "load_folder_data"]
+__all__ = ["CORRUPTIONS", "SEVERITIES", "SmallCNN", "build_parser", "corrupt_all", "far_ood_sets", "gaussian_blur",
+           "gaussian_noise", "hold_out_classes", "invert", "load_digits_data", "load_folder_data", "main",
+           "max_softmax", "msp_auroc", "noise_images", "occlude", "reduce_contrast"]

@@ -7,19 +7,21 @@ import json
 import math
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
 from .. import __version__
-from .corruptions import OCCLUSION_AREA, OCCLUSION_SEED, occlude
-from .data import SPLIT_SEED, TEST_FRACTION, DemoData, load_digits_data, load_folder_data
-from .plots import plot_curves, plot_occlusions, plot_robustness, save_mixed_batch
+from .corruptions import CORRUPTION_SEED, OCCLUSION_AREA, OCCLUSION_SEED, SEVERITIES, corrupt_all, occlude
+from .data import (SPLIT_SEED, TEST_FRACTION, DemoData, dataset_size, hold_out_classes, load_digits_data,
+                   load_folder_data)
+from .ood import far_ood_sets
+from .plots import plot_corruptions, plot_curves, plot_occlusions, plot_robustness, save_mixed_batch
 from .report import HEADER, RUNS, format_summary, machine_info, summarise
-from .train import ECE_BINS, base_loss, evaluate, silent, train_run
+from .train import ECE_BINS, base_loss, robustness_scores, silent, train_run
 
 __all__ = ["main", "build_parser"]
 
@@ -60,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=(
             "Train a small CNN with and without CutMix on bundled digits (or your ImageFolder), "
-            "compare them on a held-out split, clean and occluded, and draw a mixed batch. "
+            "compare them on a held-out split, clean, corrupted (noise, blur, contrast, occlusion) and "
+            "against out-of-distribution images, and draw a mixed batch. "
             "Under torchrun it trains with DistributedDataParallel."
         ),
     )
@@ -74,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "%(default).0s")
     data.add_argument("--limit", type=_int_at_least(1), default=None, metavar="N",
                       help="train on the first N training images only (quick runs)")
+    data.add_argument("--ood-classes", nargs="+", default=None, metavar="CLASS",
+                      help="hold these classes (by name: e.g. 8 9 for the digits) out of training; their "
+                           "test images become the near out-of-distribution set")
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", type=_int_at_least(1), default=20, metavar="N",
                        help="epochs of each run")
@@ -111,9 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# --------------------------------------------------------------------------------------------
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the demo; ``argv`` defaults to ``sys.argv[1:]``. Returns the exit code (0).
 
@@ -142,8 +145,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         data = load_folder_data(args.data_dir, args.image_size or 64, parser)
     else:
         data = load_digits_data(args.image_size or 32)
+    if args.ood_classes:
+        data = hold_out_classes(data, args.ood_classes, parser)
     train_set: Dataset = data.train
-    if args.limit is not None and args.limit < len(train_set):
+    if args.limit is not None and args.limit < dataset_size(train_set):
         train_set = Subset(train_set, list(range(args.limit)))
     if world == 1:
         return _run(args, data, train_set, device, 1, wall_start)
@@ -156,66 +161,104 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         dist.destroy_process_group()
 
 
+class _Run(NamedTuple):
+    """What every step of one demo run reads: the arguments, the data and where and how it runs."""
+
+    args: argparse.Namespace
+    data: DemoData
+    train_set: Dataset
+    device: torch.device
+    world: int
+    log: Callable[..., None]
+
+
 def _run(args: argparse.Namespace, data: DemoData, train_set: Dataset, device: torch.device, world: int,
          wall_start: float) -> int:
     """Train and score both runs for every seed; rank 0 prints and writes the files."""
     rank = dist.get_rank() if world > 1 else 0
     log: Callable[..., None] = (lambda text="": print(text, flush=True)) if rank == 0 else silent
-    n_test = len(data.test_labels)
     log(f"cutmix_collate {__version__} demo: {data.source}, {len(data.classes)} classes, "
-        f"{data.channels}x{data.size}x{data.size} images, {len(train_set)} train / {n_test} test")
+        f"{data.channels}x{data.size}x{data.size} images, {dataset_size(train_set)} train / "
+        f"{len(data.test_labels)} test"
+        + (f"; classes {' '.join(data.held_out)} held out of training (near OOD: {len(data.near_ood)} test images)"
+           if data.near_ood is not None else ""))
     log(f"CutMix: alpha={args.alpha} prob={args.prob} mode={args.mode}; loss={args.loss}; "
         f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, {args.workers} workers, "
         f"{args.threads} threads, device {args.device}, seeds {' '.join(map(str, args.seeds))}"
         + (f"; {world} processes (DistributedDataParallel, batch {args.batch_size} each)" if world > 1 else ""))
+    run = _Run(args, data, train_set, device, world, log)
+    picture: Dict[str, Any] = {}
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
-        picture = save_mixed_batch(data, train_set, args, args.seeds[0],
-                                    os.path.join(args.out, "mixed_batch.png"))
-    occluded, pasted, boxes, partners = occlude(data.test_images, data.test_labels, fill=data.fill)
-    copies = {"occluded": occluded, "pasted": pasted}
-
-    results: Dict[str, List[Dict[str, Any]]] = {run: [] for run in RUNS}
-    first_models: Dict[str, nn.Module] = {}
-    log()
-    log(HEADER)
-    for seed in args.seeds:
-        for run in RUNS:
-            start = time.perf_counter()
-            model, rows = train_run(run, data, train_set, args, seed, device, world, log)
-            final = dict(rows[-1])
-            for name, images in copies.items():
-                final[f"{name}_accuracy"] = evaluate(model, images, data.test_labels, base_loss(args.loss),
-                                                      device, world)["accuracy"]
-            final["run_seconds"] = time.perf_counter() - start
-            results[run].append({"seed": seed, "epochs": rows, "final": final})
-            first_models.setdefault(run, model)
-    summary = summarise(results, n_test)
+        picture = save_mixed_batch(data, train_set, args, args.seeds[0], os.path.join(args.out, "mixed_batch.png"))
+    corrupted = corrupt_all(data.test_images, data.test_labels, value_range=data.value_range, fill=data.fill)
+    ood = far_ood_sets(data.test_images, value_range=data.value_range)
+    if data.near_ood is not None:
+        ood["held_out"] = data.near_ood
+    results, models = _train_all(run, corrupted, ood)
+    summary = summarise(results, len(data.test_labels), {name: len(images) for name, images in ood.items()})
     log()
     log(format_summary(summary, args.epochs))
-    if rank != 0:
-        return 0
-
-    plot_curves(results, os.path.join(args.out, "curves.png"))
-    plot_robustness(summary, os.path.join(args.out, "robustness.png"))
-    shown = plot_occlusions(data, copies, boxes, partners, first_models, device,
-                             os.path.join(args.out, "occlusions.png"))
-    wall = time.perf_counter() - wall_start
-    report = {
-        "config": vars(args), "world_size": world,
-        "data": {"source": data.source, "classes": data.classes,
-                 "image_shape": [data.channels, data.size, data.size],
-                 "train_images": len(train_set), "test_images": n_test, "split_seed": SPLIT_SEED,
-                 "test_fraction": TEST_FRACTION},
-        "occlusion": {"area": OCCLUSION_AREA, "seed": OCCLUSION_SEED, "fill": data.fill.tolist(),
-                      "ece_bins": ECE_BINS, "shown": shown},
-        "runs": results, "summary": summary, "mixed_batch": picture,
-        "machine": machine_info(world), "wall_time_s": wall,
-    }
-    with open(os.path.join(args.out, "metrics.json"), "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
-    log(f"\nWrote mixed_batch.png, curves.png, robustness.png, occlusions.png and metrics.json to "
-        f"{os.path.abspath(args.out)} ({wall:.0f} s in all)")
+    if rank == 0:
+        shown = _plot_all(run, results, summary, models, corrupted, ood)
+        _write_report(run, results, summary, ood, {"mixed_batch": picture, "occlusions": shown}, wall_start)
     return 0
 
 
+def _train_all(run: _Run, corrupted: Dict[str, List[Tensor]], ood: Dict[str, Tensor],
+               ) -> Tuple[Dict[str, List[Dict[str, Any]]], Dict[str, nn.Module]]:
+    """Both runs for every seed: per-epoch rows and final scores, and the first seed's models."""
+    results: Dict[str, List[Dict[str, Any]]] = {name: [] for name in RUNS}
+    first_models: Dict[str, nn.Module] = {}
+    run.log()
+    run.log(HEADER)
+    for seed in run.args.seeds:
+        for name in RUNS:
+            start = time.perf_counter()
+            model, rows = train_run(name, run.data, run.train_set, run.args, seed, run.device, run.world, run.log)
+            final = dict(rows[-1])
+            final.update(robustness_scores(model, run.data, corrupted, ood, base_loss(run.args.loss), run.device,
+                                           run.world))
+            final["run_seconds"] = time.perf_counter() - start
+            results[name].append({"seed": seed, "epochs": rows, "final": final})
+            first_models.setdefault(name, model)
+    return results, first_models
+
+
+def _plot_all(run: _Run, results: Dict[str, List[Dict[str, Any]]], summary: Dict[str, Any],
+              models: Dict[str, nn.Module], corrupted: Dict[str, List[Tensor]], ood: Dict[str, Tensor],
+              ) -> Dict[str, Any]:
+    """Rank 0: the pictures (the mixed batch is drawn before training); returns what occlusions.png shows."""
+    data, out = run.data, run.args.out
+    plot_curves(results, os.path.join(out, "curves.png"))
+    plot_robustness(summary, os.path.join(out, "robustness.png"))
+    plot_corruptions(data, corrupted, ood, os.path.join(out, "corruptions.png"))
+    occluded, pasted, boxes, partners = occlude(data.test_images, data.test_labels, fill=data.fill)
+    return plot_occlusions(data, {"occluded": occluded, "pasted": pasted}, boxes, partners,
+                           models, run.device, os.path.join(out, "occlusions.png"))
+
+
+def _write_report(run: _Run, results: Dict[str, List[Dict[str, Any]]], summary: Dict[str, Any],
+                  ood: Dict[str, Tensor], pictures: Dict[str, Any], wall_start: float) -> None:
+    """Rank 0: metrics.json (``pictures``: what mixed_batch.png and occlusions.png show)."""
+    args, data, train_set = run.args, run.data, run.train_set
+    wall = time.perf_counter() - wall_start
+    report = {
+        "config": vars(args), "world_size": run.world,
+        "data": {"source": data.source, "classes": data.classes,
+                 "image_shape": [data.channels, data.size, data.size],
+                 "train_images": dataset_size(train_set), "test_images": len(data.test_labels),
+                 "split_seed": SPLIT_SEED, "test_fraction": TEST_FRACTION, "value_range": list(data.value_range),
+                 "held_out_classes": list(data.held_out)},
+        "occlusion": {"area": OCCLUSION_AREA, "seed": OCCLUSION_SEED, "fill": data.fill.tolist(),
+                      "ece_bins": ECE_BINS, "shown": pictures["occlusions"]},
+        "corruptions": {"severities": SEVERITIES, "seed": CORRUPTION_SEED, "blur_sigma_scale": data.size / 32},
+        "ood": {"images": {name: len(images) for name, images in ood.items()}, "score": "max softmax probability",
+                "positives": "held-out test images"},
+        "runs": results, "summary": summary, "mixed_batch": pictures["mixed_batch"],
+        "machine": machine_info(run.world), "wall_time_s": wall,
+    }
+    with open(os.path.join(args.out, "metrics.json"), "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+    run.log(f"\nWrote mixed_batch.png, curves.png, robustness.png, occlusions.png, corruptions.png and "
+            f"metrics.json to {os.path.abspath(args.out)} ({wall:.0f} s in all)")

@@ -10,11 +10,11 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, default_collate
 
 from .. import CutMixCollator
-from .corruptions import OCCLUSION_AREA
-from .data import DemoData
+from .corruptions import SEVERITY_WORDS
+from .data import DemoData, dataset_size
 from .report import RUNS
 
-__all__ = ["plot_curves", "plot_robustness", "plot_occlusions", "save_mixed_batch"]
+__all__ = ["plot_corruptions", "plot_curves", "plot_robustness", "plot_occlusions", "save_mixed_batch"]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -56,33 +56,97 @@ def plot_curves(results: Dict[str, List[Dict[str, Any]]], path: str) -> None:
     figure.savefig(path)
 
 
+_CORRUPTION_TITLES = {name: words.replace(", ", "\n(", 1) + ")" for name, words in SEVERITY_WORDS.items()}
+_OOD_LABELS = {"inverted": "inverted\nimages", "noise": "noise\nimages", "held_out": "held-out\nclasses"}
+
+
+def _whiskers(stats: List[Dict[str, Any]], several: bool) -> Any:
+    """Min-max whiskers around the means (>= 0 also when rounding), or None for one seed."""
+    if not several:
+        return None
+    return [[max(0.0, s["mean"] - s["min"]) for s in stats], [max(0.0, s["max"] - s["mean"]) for s in stats]]
+
+
+def _bars(ax: Any, summary: Dict[str, Any], keys: List[str], labels: List[str]) -> None:
+    several = len(summary["seeds"]) > 1
+    for i, run in enumerate(RUNS):
+        stats = [summary["scores"][key][run] for key in keys]
+        bars = ax.bar([g + (i - 0.5) * 0.38 for g in range(len(keys))], [s["mean"] for s in stats], 0.38,
+                      color=_COLOURS[run], label=run, yerr=_whiskers(stats, several), capsize=3)
+        ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
+    ax.set_xticks(range(len(keys)), labels, fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+
+
 def plot_robustness(summary: Dict[str, Any], path: str) -> None:
-    """Bars: clean, occluded and pasted test accuracy, and the calibration error, of both runs."""
-    figure = _figure(11, 4)
-    acc_ax, ece_ax = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
-    groups = (("test_accuracy", "clean"),
-              ("occluded_accuracy", f"occluded\n({OCCLUSION_AREA:.0%} box set to the mean)"),
-              ("pasted_accuracy", f"pasted\n({OCCLUSION_AREA:.0%} box from another class)"))
-    for ax, keys in ((acc_ax, groups), (ece_ax, (("test_ece", "clean"),))):
-        for i, run in enumerate(RUNS):
-            stats = [summary["scores"][key][run] for key, _ in keys]
-            means = [s["mean"] for s in stats]
-            spread = [[max(0.0, m - s["min"]) for m, s in zip(means, stats)],  # >= 0 also when rounding
-                      [max(0.0, s["max"] - m) for m, s in zip(means, stats)]]
-            bars = ax.bar([g + (i - 0.5) * 0.38 for g in range(len(keys))], means, 0.38, color=_COLOURS[run],
-                          label=run, yerr=spread if len(summary["seeds"]) > 1 else None, capsize=3)
-            ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
-        ax.set_xticks(range(len(keys)), [label for _, label in keys], fontsize=9)
-        ax.grid(alpha=0.3, axis="y")
-    acc_ax.set_ylim(0, 1.2)
-    acc_ax.set_ylabel("test accuracy")
-    acc_ax.legend(fontsize=8, loc="upper right", ncol=2)
-    ece_ax.set_ylabel("expected calibration error (15 bins)")
-    ece_ax.set_ylim(0, max(0.05, 1.3 * max(summary["scores"]["test_ece"][run]["max"] for run in RUNS)))
+    """Accuracy against severity for each corruption, the OOD AUROC of each set and the calibration error."""
+    scores, several = summary["scores"], len(summary["seeds"]) > 1
+    corruptions = [name for name in _CORRUPTION_TITLES if f"{name}_1_accuracy" in scores]
+    figure = _figure(3 * max(4, len(corruptions)), 7.5)
+    grid = figure.add_gridspec(2, max(4, len(corruptions)))
+    for column, name in enumerate(corruptions):
+        ax = figure.add_subplot(grid[0, column])
+        for run in RUNS:
+            stats = [scores[key][run] for key in ["test_accuracy"] + [f"{name}_{s}_accuracy" for s in (1, 2, 3)]]
+            ax.errorbar(range(4), [s["mean"] for s in stats], yerr=_whiskers(stats, several), marker="o",
+                        markersize=4, capsize=3, color=_COLOURS[run], label=run)
+        ax.set_title(_CORRUPTION_TITLES[name], fontsize=9)
+        ax.set_xticks(range(4), ["clean", "1", "2", "3"])
+        ax.set_xlabel("severity", fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.grid(alpha=0.3)
+    if corruptions:
+        figure.axes[0].set_ylabel("test accuracy")
+        figure.axes[0].legend(fontsize=8, loc="lower left")
+    ood = [name for name in _OOD_LABELS if f"ood_auroc_{name}" in scores]
+    split = max(2, grid.ncols - 2)
+    if ood:
+        ax = figure.add_subplot(grid[1, :split])
+        _bars(ax, summary, [f"ood_auroc_{name}" for name in ood], [_OOD_LABELS[name] for name in ood])
+        ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+        ax.set_ylim(0, 1.25)
+        ax.set_ylabel("OOD AUROC")
+        ax.legend(fontsize=8, loc="upper left", ncol=2)
+    ax = figure.add_subplot(grid[1, split:])
+    _bars(ax, summary, ["test_ece"], ["clean"])
+    ax.set_ylabel("calibration error (ECE, 15 bins)")
+    ax.set_ylim(0, max(0.05, 1.3 * max(scores["test_ece"][run]["max"] for run in RUNS)))
     seeds = " ".join(map(str, summary["seeds"]))
-    which = f"mean of seeds {seeds}, whiskers: min-max" if len(summary["seeds"]) > 1 else f"seed {seeds}"
-    figure.suptitle(f"Held-out split ({summary['test_images']} images): accuracy, higher is better; calibration "
-                    f"error, lower is better ({which})", fontsize=10)
+    which = f"mean of seeds {seeds}, whiskers: min-max" if several else f"seed {seeds}"
+    figure.suptitle(f"Held-out split ({summary['test_images']} images; {which}). Top: accuracy under each corruption, "
+                    "higher is better.\nBottom: telling the test images from out-of-distribution ones by the maximum "
+                    "softmax probability (AUROC, higher is better, 0.5 = chance) and calibration error (lower is "
+                    "better)", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def plot_corruptions(data: DemoData, corrupted: Dict[str, List[Tensor]], ood: Dict[str, Tensor], path: str,
+                     index: int = 0) -> None:
+    """One test image under every corruption and severity, and the first images of each OOD set."""
+    low, high = data.value_range
+    rows = list(corrupted) + (["OOD"] if ood else [])
+    figure = _figure(1.6 * 4 + 0.8, 1.6 * len(rows) + 0.6)
+    axes = figure.subplots(len(rows), 4, squeeze=False)
+    for row, name in enumerate(rows):
+        if name == "OOD":
+            shown = [(images[i], f"{_OOD_LABELS[set_name].replace(chr(10), ' ')} #{i}")
+                     for set_name, images in ood.items() for i in range(2)][:4]
+        else:
+            shown = [(data.test_images[index], "clean")]
+            shown += [(images[index], f"{name} {s}") for s, images in enumerate(corrupted[name], 1)]
+        for column, ax in enumerate(axes[row]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column >= len(shown):
+                ax.axis("off")
+                continue
+            image, title = shown[column]
+            pixels = ((image - low) / (high - low)).clamp(0, 1).permute(1, 2, 0).squeeze(-1)
+            ax.imshow(pixels.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(title, fontsize=8)
+    figure.suptitle(f"Test image #{index} (label {data.classes[int(data.test_labels[index])]}) under each corruption,\n"
+                    "severities 1-3; last row: out-of-distribution images", fontsize=9)
     figure.tight_layout()
     figure.savefig(path)
 
@@ -137,8 +201,8 @@ def save_mixed_batch(data: DemoData, train_set: Dataset, args: argparse.Namespac
     """
     from .. import save_mixed_grid
 
-    n = min(8, len(train_set))
-    chosen = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed))[:n].tolist()
+    n = min(8, dataset_size(train_set))
+    chosen = torch.randperm(dataset_size(train_set), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     samples = [train_set[i] for i in chosen]
     collate = CutMixCollator(alpha=args.alpha, prob=1.0, mode=args.mode, return_boxes=True)
     with torch.random.fork_rng(devices=[]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import torch
 import torch.distributed as dist
@@ -16,9 +16,10 @@ from torch.utils.data.distributed import DistributedSampler
 
 from .. import CutMixCollator, CutMixCriterion, FocalLoss, MixedMetrics
 from .data import EVAL_BATCH, DemoData
+from .ood import max_softmax, msp_auroc
 from .report import format_row
 
-__all__ = ["SmallCNN", "base_loss", "evaluate", "train_run", "silent", "ECE_BINS"]
+__all__ = ["SmallCNN", "base_loss", "evaluate", "robustness_scores", "train_run", "silent", "ECE_BINS"]
 
 ECE_BINS = 15
 #: The keys of ``MixedMetrics.compute()`` the demo records: ``f1`` is the F1 of the whole epoch,
@@ -76,7 +77,7 @@ def evaluate(model: nn.Module, images: Tensor, labels: Tensor, loss_fn: nn.Modul
     """
     rank = dist.get_rank() if world > 1 else 0
     images, labels = images[rank::world], labels[rank::world]
-    metrics = MixedMetrics(len(model.head.bias))
+    metrics = MixedMetrics(cast(nn.Linear, model.head).out_features)
     bins = torch.zeros(3, ECE_BINS, dtype=torch.float64, device=device)  # count, confidence, correct
     edges = torch.linspace(0, 1, ECE_BINS + 1, dtype=torch.float64, device=device)[1:-1]
     model.eval()
@@ -112,7 +113,8 @@ def train_run(
         model, device_ids=[device.index] if device.type == "cuda" else None)
     collator = CutMixCollator(alpha=args.alpha, prob=args.prob, mode=args.mode) if run == "cutmix" else None
     criterion = CutMixCriterion(base_loss(args.loss)) if collator else base_loss(args.loss)
-    sampler = DistributedSampler(train_set, seed=seed) if world > 1 else None  # this rank's share
+    # Under torchrun each rank trains on its share of every epoch.
+    sampler: Optional[DistributedSampler] = DistributedSampler(train_set, seed=seed) if world > 1 else None
     train_loader = DataLoader(
         train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
         collate_fn=collator or default_collate, num_workers=args.workers,
@@ -164,3 +166,30 @@ def train_run(
 def silent(*_: Any) -> None:
     """The log of ranks other than 0 (under torchrun only rank 0 prints)."""
 
+
+
+def robustness_scores(model: nn.Module, data: DemoData, corrupted: Dict[str, List[Tensor]],
+                      ood: Dict[str, Tensor], loss_fn: nn.Module, device: torch.device, world: int) -> Dict[str, float]:
+    """The CutMix paper's other two claims, for one trained model: corruptions and OOD detection.
+
+    Returns ``{name}_{severity}_accuracy`` for every corrupted copy of the test split, their mean
+    per corruption (``{name}_accuracy``) and over all of them (``corruption_accuracy``), and
+    ``ood_auroc_{name}`` for every OOD set: :func:`~cutmix_collate.demo.ood.msp_auroc` of the test
+    images against it. Accuracies are summed over the ranks as in :func:`evaluate`; AUROC needs
+    every score at once, so each rank scores the whole test and OOD sets itself (a few thousand
+    small images), which gives every rank the figures of one process.
+    """
+    scores: Dict[str, float] = {}
+    for name, copies in corrupted.items():
+        accuracies = [evaluate(model, images, data.test_labels, loss_fn, device, world)["accuracy"]
+                      for images in copies]
+        scores.update({f"{name}_{severity}_accuracy": value for severity, value in enumerate(accuracies, 1)})
+        scores[f"{name}_accuracy"] = sum(accuracies) / len(accuracies)
+    if corrupted:
+        every = [scores[f"{name}_{s}_accuracy"] for name, copies in corrupted.items()
+                 for s in range(1, len(copies) + 1)]
+        scores["corruption_accuracy"] = sum(every) / len(every)
+    in_scores = max_softmax(model, data.test_images, device, EVAL_BATCH)
+    for name, images in ood.items():
+        scores[f"ood_auroc_{name}"] = msp_auroc(in_scores, max_softmax(model, images, device, EVAL_BATCH))
+    return scores
