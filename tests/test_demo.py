@@ -233,7 +233,7 @@ def test_module_entry_point_help():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     for option in ("--data-dir", "--epochs", "--alpha", "--prob", "--mode", "--loss", "--workers",
-                   "--device", "--seed", "--seeds", "--out", "--quiet", "--limit"):
+                   "--device", "--seed", "--seeds", "--out", "--quiet", "--limit", "--ood-classes"):
         assert option in result.stdout
 
 

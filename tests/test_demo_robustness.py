@@ -7,6 +7,7 @@ References: scipy's ``gaussian_filter`` for the blur, a rule written out here (t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pytest
 import torch
@@ -182,6 +183,14 @@ class TestOOD:
         assert msp_auroc(low, high) == 0.0  # the other images look more familiar than the test images
         assert msp_auroc(high, high) == 0.5
 
+    def test_set_errors(self):
+        with pytest.raises(TypeError, match=r"images must be a floating-point tensor \(N, C, H, W\), got a tensor"):
+            invert(torch.zeros(3, 8, 8), value_range=RANGE)
+        with pytest.raises(TypeError, match="images must be a floating-point tensor"):
+            noise_images(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), value_range=RANGE)
+        with pytest.raises(ValueError, match=r"value_range must have low < high, got \(2.0, 1.0\)"):
+            far_ood_sets(_images(), value_range=(2, 1))
+
     def test_auroc_errors(self):
         with pytest.raises(ValueError, match=r"non-empty 1-d tensors, got shapes \(0,\) and \(2,\)"):
             msp_auroc(torch.zeros(0), torch.zeros(2))
@@ -259,10 +268,20 @@ class TestHoldOutClasses:
 
     def test_renumbers_the_classes_left(self):
         data = load_digits_data()
-        held = hold_out_classes(data, ["0", "5"], argparse.ArgumentParser())
+        held = hold_out_classes(data, ["0", "5"])
         assert held.classes == ["1", "2", "3", "4", "6", "7", "8", "9"]
         old = data.test_labels[(data.test_labels != 0) & (data.test_labels != 5)]
         assert torch.equal(torch.tensor([int(held.classes[i]) for i in held.test_labels]), old)
         image, label = held.train[0]
         i = [j for j, y in enumerate(data.train_labels) if y not in (0, 5)][0]
         assert torch.equal(image, data.train[i][0]) and held.classes[label] == str(data.train_labels[i])
+
+    def test_errors_without_a_parser(self):
+        data = load_digits_data()
+        with pytest.raises(ValueError, match="--ood-classes: unknown class '10'; the classes are 0 1 2"):
+            hold_out_classes(data, ["10"])
+        with pytest.raises(ValueError, match="must leave at least 2 classes to train on, got 1 of 10"):
+            hold_out_classes(data, list("012345678"))
+        tiny = dataclasses.replace(data, test_images=data.test_images[:3], test_labels=torch.tensor([0, 1, 1]))
+        with pytest.raises(ValueError, match="--ood-classes 9: the held-out split needs images of them"):
+            hold_out_classes(tiny, ["9"])

@@ -8,20 +8,33 @@ Trains the same small CNN twice with the same seed, on the same data, with the s
 
 Both are evaluated after every epoch on a held-out split with
 :class:`~cutmix_collate.metrics.MixedMetrics` (plain labels there: the eval-script pattern). After
-training, both are also scored on two occluded copies of the held-out split (:func:`occlude`, the
-same boxes for both runs): **occluded**, a box of 25% of each image set to the data set's mean, and
-**pasted**, the same kind of box filled with the same region of a test image of another class. The
-expected calibration error (15 bins) on the clean split is reported too. ``--seeds 0 1 2`` repeats
-everything for several seeds and reports the mean and spread. The demo prints a per-epoch table
-and a side-by-side summary and writes, into ``--out``:
+training, both are put to the CutMix paper's three claims (Yun et al., ICCV 2019), with fixed seeds
+so that every run and seed is scored on the same images:
+
+* **accuracy** on the clean split, with the expected calibration error (15 bins);
+* **robustness to corruptions** (:mod:`~cutmix_collate.demo.corruptions`): accuracy under Gaussian
+  noise, Gaussian blur, lower contrast, and a box set to the mean (**occluded**) or filled from a
+  test image of another class (**pasted**), three severities each (:func:`corrupt_all`);
+* **out-of-distribution detection** (:mod:`~cutmix_collate.demo.ood`): the AUROC of the maximum
+  softmax probability of the test images against inverted digits and noise images
+  (:func:`far_ood_sets`), and against classes held out of training with ``--ood-classes 8 9``.
+
+``--seeds 0 1 2`` repeats everything for several seeds and reports the mean and spread. The demo
+prints a per-epoch table and a side-by-side summary whose last sentences say where each run is
+ahead, and writes, into ``--out``:
 
 * ``mixed_batch.png``: a batch as the collator mixes it: sources, partners (the region cut out
   outlined) and mixed images (the pasted region outlined, ``lam`` written above);
 * ``curves.png``: loss, accuracy and F1 per epoch for both runs (mean over the seeds);
-* ``robustness.png``: clean, occluded and pasted test accuracy and the calibration error, side by side;
+* ``robustness.png``: accuracy against severity for each corruption, the OOD AUROC of each set
+  and the calibration error, both runs side by side;
 * ``occlusions.png``: a few test images, clean, occluded and pasted, with both runs' predictions;
+* ``corruptions.png``: one test image under every corruption and severity, and OOD images;
 * ``metrics.json``: the configuration, per-epoch rows, the final scores of every seed, the summary,
   machine info and wall time.
+
+The modules: ``cli`` (arguments and the course of a run), ``data``, ``corruptions``, ``ood``,
+``train`` (model, training loop, evaluation), ``report`` (the summary and its verdict), ``plots``.
 
 Under ``torchrun --standalone --nproc-per-node 2 -m cutmix_collate.demo`` each process trains with
 ``DistributedDataParallel`` (gloo on CPU, nccl with ``--device cuda``) and a ``DistributedSampler``;
@@ -35,7 +48,8 @@ tree instead (one folder per class), resized to ``--image-size`` (64 by default)
 """
 
 from .cli import build_parser, main
-from .corruptions import CORRUPTIONS, SEVERITIES, corrupt_all, gaussian_blur, gaussian_noise, occlude, reduce_contrast
+from .corruptions import (CORRUPTIONS, SEVERITIES, corrupt_all, gaussian_blur, gaussian_noise, occlude,
+                          reduce_contrast)
 from .data import hold_out_classes, load_digits_data, load_folder_data
 from .ood import far_ood_sets, invert, max_softmax, msp_auroc, noise_images
 from .train import SmallCNN

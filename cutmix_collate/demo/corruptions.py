@@ -26,8 +26,9 @@ from torch import Tensor
 
 from .._checks import describe
 
-__all__ = ["CORRUPTIONS", "SEVERITIES", "SEVERITY_WORDS", "OCCLUSION_AREA", "OCCLUSION_SEED", "check_value_range", "corrupt_all",
-           "gaussian_blur", "gaussian_noise", "occlude", "reduce_contrast"]
+__all__ = ["CORRUPTIONS", "CORRUPTION_SEED", "SEVERITIES", "SEVERITY_WORDS", "OCCLUSION_AREA", "OCCLUSION_SEED",
+           "check_float_images", "check_value_range", "corrupt_all", "gaussian_blur", "gaussian_noise", "occlude",
+           "reduce_contrast"]
 
 #: The corrupted copies of the test split are the same for every run and every seed.
 OCCLUSION_SEED = 0
@@ -53,7 +54,8 @@ SEVERITY_WORDS = {
 }
 
 
-def _check_float_images(images: Any) -> None:
+def check_float_images(images: Any) -> None:
+    """A ``TypeError`` naming ``images`` unless it is a floating-point tensor ``(N, C, H, W)``."""
     if not isinstance(images, Tensor) or not images.is_floating_point() or images.dim() != 4:
         raise TypeError(f"images must be a floating-point tensor (N, C, H, W), got {describe(images)}")
 
@@ -91,7 +93,7 @@ def gaussian_noise(images: Tensor, std: float, *, value_range: Sequence[float], 
     Returns:
         A new tensor like ``images``, every value in ``[low, high]``.
     """
-    _check_float_images(images)
+    check_float_images(images)
     std = _check_level(std, "std")
     low, high = check_value_range(value_range)
     generator = torch.Generator().manual_seed(seed)
@@ -114,7 +116,7 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     Returns:
         A new tensor like ``images``.
     """
-    _check_float_images(images)
+    check_float_images(images)
     sigma = _check_level(sigma, "sigma")
     radius = math.ceil(3 * sigma)
     taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
@@ -140,7 +142,7 @@ def reduce_contrast(images: Tensor, factor: float) -> Tensor:
     Returns:
         A new tensor like ``images``.
     """
-    _check_float_images(images)
+    check_float_images(images)
     factor = _check_level(factor, "factor", high=1.0)
     mean = images.mean((-2, -1), keepdim=True)
     return mean + factor * (images - mean)
@@ -207,7 +209,7 @@ def occlude(
         ValueError: Wrong shapes, ``area`` outside ``(0, 1]``, a ``fill`` of another length than
             ``C``, or fewer than two classes in ``labels``.
     """
-    _check_float_images(images)
+    check_float_images(images)
     n, channels, height, width = images.shape
     if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.shape != (n,):
         raise TypeError(f"labels must be an integer tensor of shape ({n},), got {describe(labels)}")

@@ -148,28 +148,35 @@ def load_folder_data(path: str, image_size: int, parser: argparse.ArgumentParser
                     list(folder.classes), f"ImageFolder({path!r})", images.mean((0, 2, 3)), (-1.0, 1.0))
 
 
-def hold_out_classes(data: DemoData, names: Sequence[str], parser: argparse.ArgumentParser) -> DemoData:
+def hold_out_classes(data: DemoData, names: Sequence[str],
+                     parser: Optional[argparse.ArgumentParser] = None) -> DemoData:
     """``data`` without the classes ``names`` (by name): they become the near-OOD set.
 
     The training set keeps the other classes, renumbered ``0..K-1`` in their order; their test
     images stay the test split, and the test images of the held-out classes go to ``near_ood``.
-    Unknown names, or fewer than two classes left, end the program with ``parser.error``.
+    Unknown names, fewer than two classes left, or a test split without images of the held-out
+    classes or with fewer than two others end the program with ``parser.error`` (exit code 2), or
+    raise a ``ValueError`` without a parser.
     """
+    def fail(message: str) -> None:
+        if parser is None:
+            raise ValueError(message)
+        parser.error(message)
+
     unknown = [name for name in names if name not in data.classes]
     if unknown:
-        parser.error(f"--ood-classes: unknown class {unknown[0]!r}; the classes are {' '.join(data.classes)}")
+        fail(f"--ood-classes: unknown class {unknown[0]!r}; the classes are {' '.join(data.classes)}")
     kept = [name for name in data.classes if name not in names]
     if len(kept) < 2:
-        parser.error(f"--ood-classes must leave at least 2 classes to train on, got {len(kept)} of "
-                     f"{len(data.classes)}")
+        fail(f"--ood-classes must leave at least 2 classes to train on, got {len(kept)} of {len(data.classes)}")
     mapping = {data.classes.index(name): new for new, name in enumerate(kept)}
     renumber = torch.full((len(data.classes),), -1, dtype=torch.long)
     renumber[list(mapping)] = torch.tensor(list(mapping.values()))
     test_in = renumber[data.test_labels] >= 0
     test_labels = renumber[data.test_labels[test_in]]
     if test_in.all() or test_labels.unique().numel() < 2:
-        parser.error(f"--ood-classes {' '.join(names)}: the held-out split needs images of them and of at "
-                     "least 2 other classes")
+        fail(f"--ood-classes {' '.join(names)}: the held-out split needs images of them and of at least 2 "
+             "other classes")
     train_idx = [i for i, label in enumerate(data.train_labels) if label in mapping]
     return replace(
         data, train=Relabelled(data.train, train_idx, mapping),

@@ -24,13 +24,14 @@ from typing import Dict, Sequence
 import torch
 from torch import Tensor, nn
 
-from .corruptions import CORRUPTION_SEED, check_value_range
+from .corruptions import CORRUPTION_SEED, check_float_images, check_value_range
 
 __all__ = ["far_ood_sets", "invert", "max_softmax", "msp_auroc", "noise_images"]
 
 
 def invert(images: Tensor, *, value_range: Sequence[float]) -> Tensor:
     """Mirror every pixel in the pixel range: ``low + high - images`` (``(N, C, H, W)``, not modified)."""
+    check_float_images(images)
     low, high = check_value_range(value_range)
     return (low + high) - images
 
@@ -46,6 +47,7 @@ def noise_images(images: Tensor, *, value_range: Sequence[float], seed: int = CO
     Returns:
         A new ``(N, C, H, W)`` tensor with values in ``[low, high]``.
     """
+    check_float_images(images)
     low, high = check_value_range(value_range)
     mean = images.mean((0, 2, 3), keepdim=True)
     std = images.std((0, 2, 3), keepdim=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any, Dict, List
 
 import torch
@@ -56,7 +57,8 @@ def plot_curves(results: Dict[str, List[Dict[str, Any]]], path: str) -> None:
     figure.savefig(path)
 
 
-_CORRUPTION_TITLES = {name: words.replace(", ", "\n(", 1) + ")" for name, words in SEVERITY_WORDS.items()}
+_CORRUPTION_TITLES = {name: words.split(", ", 1)[0] + "\n" + "\n".join(textwrap.wrap(f"({words.split(', ', 1)[1]})", 26))
+                      for name, words in SEVERITY_WORDS.items()}
 _OOD_LABELS = {"inverted": "inverted\nimages", "noise": "noise\nimages", "held_out": "held-out\nclasses"}
 
 
@@ -152,7 +154,7 @@ def plot_corruptions(data: DemoData, corrupted: Dict[str, List[Tensor]], ood: Di
 
 
 def plot_occlusions(data: DemoData, copies: Dict[str, Tensor], boxes: Tensor, partners: Tensor,
-                     models: Dict[str, nn.Module], device: torch.device, path: str, n: int = 8) -> Dict[str, Any]:
+                    models: Dict[str, nn.Module], device: torch.device, path: str, n: int = 8) -> Dict[str, Any]:
     """The first ``n`` test images, clean, occluded and pasted, with the label and both runs' predictions."""
     from matplotlib.patches import Rectangle
 
@@ -192,7 +194,7 @@ def plot_occlusions(data: DemoData, copies: Dict[str, Tensor], boxes: Tensor, pa
 
 
 def save_mixed_batch(data: DemoData, train_set: Dataset, args: argparse.Namespace, seed: int,
-                      path: str) -> Dict[str, Any]:
+                     path: str) -> Dict[str, Any]:
     """Mix 8 training images with the collator (``return_boxes=True``) and draw them.
 
     The sources and partners come from the dataset itself (``index`` gives the partners), so the

@@ -66,7 +66,7 @@ def base_loss(name: str) -> nn.Module:
 
 
 def evaluate(model: nn.Module, images: Tensor, labels: Tensor, loss_fn: nn.Module,
-              device: torch.device, world: int) -> Dict[str, float]:
+             device: torch.device, world: int) -> Dict[str, float]:
     """Loss, accuracy, F1, calibration error and mean confidence of ``model`` on a test set.
 
     Under torchrun each rank scores every ``world``-th image and the sums are reduced over the
