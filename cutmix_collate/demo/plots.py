@@ -132,8 +132,9 @@ def plot_corruptions(data: DemoData, corrupted: Dict[str, List[Tensor]], ood: Di
     axes = figure.subplots(len(rows), 4, squeeze=False)
     for row, name in enumerate(rows):
         if name == "OOD":
+            per_set = 2 if len(ood) <= 2 else 1  # with held-out classes: one image of each set
             shown = [(images[i], f"{_OOD_LABELS[set_name].replace(chr(10), ' ')} #{i}")
-                     for set_name, images in ood.items() for i in range(2)][:4]
+                     for set_name, images in ood.items() for i in range(per_set)][:4]
         else:
             shown = [(data.test_images[index], "clean")]
             shown += [(images[index], f"{name} {s}") for s, images in enumerate(corrupted[name], 1)]
