@@ -16,8 +16,13 @@ from cutmix_collate.demo import main
 QUICK = ["--epochs", "1", "--limit", "96", "--batch-size", "32", "--width", "8"]
 ROW_KEYS = {"epoch", "train_loss", "train_accuracy", "train_f1", "train_f1_batch_mean",
             "test_loss", "test_accuracy", "test_f1", "test_ece", "test_confidence", "seconds"}
-FINAL_KEYS = ROW_KEYS | {"occluded_accuracy", "pasted_accuracy", "run_seconds"}
-PICTURES = (("mixed_batch.png", 400), ("curves.png", 600), ("robustness.png", 600), ("occlusions.png", 400))
+CORRUPTIONS = ("noise", "blur", "contrast", "occluded", "pasted")
+ROBUSTNESS_KEYS = ({f"{name}_{s}_accuracy" for name in CORRUPTIONS for s in (1, 2, 3)}
+                   | {f"{name}_accuracy" for name in CORRUPTIONS}
+                   | {"corruption_accuracy", "ood_auroc_inverted", "ood_auroc_noise"})
+FINAL_KEYS = ROW_KEYS | ROBUSTNESS_KEYS | {"run_seconds"}
+PICTURES = (("mixed_batch.png", 400), ("curves.png", 600), ("robustness.png", 600), ("occlusions.png", 400),
+            ("corruptions.png", 300))
 
 
 def _run(out, *extra):
@@ -26,7 +31,7 @@ def _run(out, *extra):
         return json.load(handle)
 
 
-def _check_outputs(out, report, seeds=(0,), epochs=1):
+def _check_outputs(out, report, seeds=(0,), epochs=1, final_keys=FINAL_KEYS):
     assert set(report) >= {"config", "world_size", "data", "occlusion", "runs", "summary", "mixed_batch",
                            "machine", "wall_time_s"}
     assert report["world_size"] == 1
@@ -39,9 +44,14 @@ def _check_outputs(out, report, seeds=(0,), epochs=1):
             for row in rows:
                 assert set(row) == ROW_KEYS
             final = entry["final"]
-            assert set(final) == FINAL_KEYS and {k: final[k] for k in ROW_KEYS} == rows[-1]
-            for key in FINAL_KEYS - {"epoch", "seconds", "run_seconds", "train_loss", "test_loss"}:
+            assert set(final) == final_keys and {k: final[k] for k in ROW_KEYS} == rows[-1]
+            for key in final_keys - {"epoch", "seconds", "run_seconds", "train_loss", "test_loss"}:
                 assert 0.0 <= final[key] <= 1.0, (run, key, final[key])
+            for name in CORRUPTIONS:  # the mean of the three severities
+                assert final[f"{name}_accuracy"] == pytest.approx(
+                    sum(final[f"{name}_{s}_accuracy"] for s in (1, 2, 3)) / 3, abs=1e-12)
+            assert final["corruption_accuracy"] == pytest.approx(
+                sum(final[f"{name}_{s}_accuracy"] for name in CORRUPTIONS for s in (1, 2, 3)) / 15, abs=1e-12)
             assert math.isfinite(final["train_loss"]) and final["train_loss"] > 0
             assert math.isfinite(final["test_loss"]) and final["test_loss"] > 0
     summary = report["summary"]
@@ -51,9 +61,14 @@ def _check_outputs(out, report, seeds=(0,), epochs=1):
             values = [entry["final"][key] for entry in report["runs"][run]]
             assert scores[run]["values"] == values
             assert scores[run]["mean"] == pytest.approx(sum(values) / len(values))
-    assert set(summary["ahead"]) == {"test_accuracy", "occluded_accuracy", "pasted_accuracy"}
+    ood = {key for key in final_keys if key.startswith("ood_auroc_")}
+    assert set(summary["ahead"]) == {"test_accuracy", "corruption_accuracy"} | ood | {
+        f"{name}_accuracy" for name in CORRUPTIONS}
     assert set(summary["ahead"].values()) <= {"baseline", "cutmix", "tie"}
-    assert "occluded images" in summary["verdict"] and "pasted images" in summary["verdict"]
+    for words in ("on clean images", "on noisy images", "on blurred images", "on low-contrast images",
+                  "on occluded images", "on pasted images", "over all 15 corrupted copies", "inverted images",
+                  "noise images", "Calibration error"):
+        assert words in summary["verdict"], words
     assert report["wall_time_s"] > 0 and report["machine"]["torch"] == torch.__version__
     for name, min_width in PICTURES:
         with Image.open(out / name) as png:
@@ -63,6 +78,7 @@ def _check_outputs(out, report, seeds=(0,), epochs=1):
             assert png.size[0] >= min_width and png.size[1] >= 150, (name, png.size)
 
 
+@pytest.mark.slow
 def test_digits_one_epoch_in_process(tmp_path, capsys):
     report = _run(tmp_path, "--workers", "0")  # progress bars on (stderr)
     _check_outputs(tmp_path, report)
@@ -78,10 +94,34 @@ def test_digits_one_epoch_in_process(tmp_path, capsys):
     assert len(occlusion["shown"]["boxes_y0_y1_x0_x1"]) == 8
     printed = capsys.readouterr().out
     assert "Final summary" in printed and "baseline" in printed and "cutmix" in printed
-    assert "test accuracy, occluded" in printed and "calibration error (ECE)" in printed
-    assert "occlusions.png" in printed
+    for row in ("accuracy, occluded", "accuracy, all corruptions", "OOD AUROC, inverted", "OOD AUROC, noise",
+                "calibration error (ECE)", "accuracy by severity 1/2/3"):
+        assert row in printed, row
+    assert "OOD AUROC, held-out" not in printed  # no --ood-classes
+    assert "occlusions.png" in printed and "corruptions.png" in printed
+    assert report["data"]["held_out_classes"] == [] and report["ood"]["images"] == {"inverted": 540, "noise": 540}
+    low, high = report["data"]["value_range"]
+    assert low < 0 < high  # standardised: the mean is 0
+    assert report["corruptions"]["severities"]["noise"] == [0.04, 0.06, 0.08]
 
 
+@pytest.mark.slow
+def test_ood_classes_held_out_of_training(tmp_path, capsys):
+    report = _run(tmp_path, "--workers", "0", "--quiet", "--ood-classes", "8", "9")
+    _check_outputs(tmp_path, report, final_keys=FINAL_KEYS | {"ood_auroc_held_out"})
+    assert report["data"]["classes"] == [str(c) for c in range(8)]
+    assert report["data"]["held_out_classes"] == ["8", "9"]
+    # 540 test images, stratified: 52 eights and 54 nines held out.
+    assert report["data"]["test_images"] == 434 and report["ood"]["images"]["held_out"] == 106
+    assert report["ood"]["images"]["inverted"] == report["ood"]["images"]["noise"] == 434
+    assert report["data"]["train_images"] == 96
+    assert "against 106 images of held-out classes" in report["summary"]["verdict"]
+    printed = capsys.readouterr().out
+    assert "classes 8 9 held out of training (near OOD: 106 test images)" in printed
+    assert "OOD AUROC, held-out classes" in printed
+
+
+@pytest.mark.slow
 def test_seeds_with_two_workers_repeat_a_single_seed_run(tmp_path, capsys):
     several = _run(tmp_path / "a", "--workers", "2", "--quiet", "--mode", "elem", "--seeds", "3", "4")
     single = _run(tmp_path / "b", "--workers", "2", "--quiet", "--mode", "elem", "--seed", "3")
@@ -108,6 +148,7 @@ def _image_folder(root, classes=("cat", "dog"), per_class=6, size=(20, 14)):
     return root
 
 
+@pytest.mark.slow
 def test_image_folder_with_focal_loss_and_elem_mode(tmp_path):
     data = _image_folder(tmp_path / "data")
     out = tmp_path / "out"
@@ -143,6 +184,9 @@ def _exit_code(argv, capsys):
         (["--no-such-option"], "unrecognized arguments: --no-such-option"),
         (["--seed", "1", "--seeds", "2", "3"], "argument --seeds: not allowed with argument --seed"),
         (["--seeds"], "argument --seeds: expected at least one argument"),
+        (["--ood-classes", "8", "x"], "--ood-classes: unknown class 'x'; the classes are 0 1 2 3 4 5 6 7 8 9"),
+        (["--ood-classes", *"012345678"],
+         "--ood-classes must leave at least 2 classes to train on, got 1 of 10"),
     ],
 )
 def test_bad_arguments_exit_2(argv, message, capsys, tmp_path):
@@ -189,45 +233,84 @@ def test_module_entry_point_help():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     for option in ("--data-dir", "--epochs", "--alpha", "--prob", "--mode", "--loss", "--workers",
-                   "--device", "--seed", "--seeds", "--out", "--quiet", "--limit"):
+                   "--device", "--seed", "--seeds", "--out", "--quiet", "--limit", "--ood-classes"):
         assert option in result.stdout
 
 
-def test_summary_says_where_each_run_is_ahead(tmp_path):
-    from cutmix_collate.demo import _TABLE, _plot_robustness, _summary
+def _final(**scores):
+    """Final scores of one seed: 0.5 everywhere, ``scores`` overriding; a corruption's ``{name}`` sets its
+    three severities (the mean is their mean, as the demo computes it)."""
+    final = {key: 0.5 for key in FINAL_KEYS | {"ood_auroc_held_out"}}
+    final.update(epoch=20, test_ece=0.05, test_confidence=0.5)
+    for name in CORRUPTIONS:
+        levels = scores.pop(name, (0.5, 0.5, 0.5))
+        final.update({f"{name}_{s}_accuracy": value for s, value in enumerate(levels, 1)})
+        final[f"{name}_accuracy"] = sum(levels) / 3
+    final["corruption_accuracy"] = sum(final[f"{name}_accuracy"] for name in CORRUPTIONS) / len(CORRUPTIONS)
+    final.update(scores)
+    return {"seed": 0, "epochs": [], "final": final}
 
-    def seed(clean, occluded, pasted, ece=0.05, confidence=0.5):
-        final = {key: 0.5 for key, _ in _TABLE}
-        final.update(epoch=20, test_accuracy=clean, occluded_accuracy=occluded, pasted_accuracy=pasted,
-                     test_ece=ece, test_confidence=confidence)
-        return {"seed": 0, "epochs": [], "final": final}
 
-    one = _summary({"baseline": [seed(0.99, 0.50, 0.50, ece=0.02)],
-                    "cutmix": [seed(0.99 - 2 / 500, 0.60, 0.50, ece=0.12, confidence=0.999)]}, 500)
-    assert one["ahead"] == {"test_accuracy": "baseline", "occluded_accuracy": "cutmix", "pasted_accuracy": "tie"}
+OOD_SIZES = {"inverted": 500, "noise": 500, "held_out": 120}
+
+
+def test_summary_says_where_each_run_is_ahead_over_the_three_claims(tmp_path):
+    from cutmix_collate.demo.plots import plot_robustness
+    from cutmix_collate.demo.report import format_summary, summarise
+
+    one = summarise({
+        "baseline": [_final(test_accuracy=0.99, occluded=(0.6, 0.5, 0.4), blur=(0.9, 0.8, 0.7), test_ece=0.02,
+                            ood_auroc_inverted=0.92, ood_auroc_noise=0.61, ood_auroc_held_out=0.9701)],
+        "cutmix": [_final(test_accuracy=0.99 - 2 / 500, occluded=(0.7, 0.6, 0.5), blur=(0.9, 0.8, 0.7),
+                          test_ece=0.12, test_confidence=0.999, ood_auroc_inverted=0.88, ood_auroc_noise=0.61,
+                          ood_auroc_held_out=0.9764)],
+    }, 500, OOD_SIZES)
+    assert one["ahead"]["test_accuracy"] == "baseline"
+    assert one["ahead"]["occluded_accuracy"] == "cutmix" and one["ahead"]["blur_accuracy"] == "tie"
+    assert one["ahead"]["corruption_accuracy"] == "cutmix"  # 10 points on one of five corruptions: 2 points
+    assert {key: one["ahead"][key] for key in ("ood_auroc_inverted", "ood_auroc_noise", "ood_auroc_held_out")} == {
+        "ood_auroc_inverted": "baseline", "ood_auroc_noise": "tie", "ood_auroc_held_out": "cutmix"}
     verdict = one["verdict"]
-    assert ("on clean images the baseline is ahead by 0.40 points (2 of 500 test images, too few to call "
-            "from one run: try --seeds 0 1 2)") in verdict
-    assert "on occluded images CutMix is ahead by 10.00 points (50 of 500 test images);" in verdict
-    assert "on pasted images the two runs tie." in verdict
+    assert verdict.startswith("After 20 epochs: accuracy: on clean images the baseline is ahead by 0.40 points "
+                              "(2 of 500 test images, too few to call from one run: try --seeds 0 1 2). ")
+    assert ("Corruptions (mean accuracy over 3 severities): on noisy images the two runs tie; on blurred images the "
+            "two runs tie; on low-contrast images the two runs tie; on occluded images CutMix is ahead by 10.00 "
+            "points (50 of 500 test images); on pasted images the two runs tie; over all 15 corrupted copies "
+            "CutMix is ahead by 2.00 points (10 of 500 test images).") in verdict
+    assert ("Out-of-distribution detection (AUROC of the maximum softmax probability of the 500 test images "
+            "against each set; higher is better): against 500 inverted images the baseline is ahead by 0.040 "
+            "(baseline 0.920, CutMix 0.880); against 500 noise images the two runs tie (0.610); against 120 "
+            "images of held-out classes CutMix is ahead by 0.006 (baseline 0.970, CutMix 0.976).") in verdict
     assert "baseline 0.020 (under-confident: mean confidence 0.500 at accuracy 0.990)" in verdict
     assert "cutmix 0.120 (over-confident: mean confidence 0.999 at accuracy 0.986)" in verdict
-    assert "the baseline run's confidence matches its accuracy more closely" in verdict
+    assert verdict.endswith("the baseline run's confidence matches its accuracy more closely.")
+    printed = format_summary(one, 20)
+    lines = {line[:27].strip(): line[27:].split() for line in printed.splitlines()}
+    assert lines["OOD AUROC, held-out classes"] == ["0.9701", "0.9764"]
+    assert lines["accuracy, occluded"] == ["0.5000", "0.6000"]
+    assert lines["occluded"] == ["0.600/0.500/0.400", "0.700/0.600/0.500"]
 
-    two = _summary({"baseline": [seed(0.90, 0.5, 0.4), seed(0.92, 0.5, 0.4)],
-                    "cutmix": [seed(0.91, 0.6, 0.8), seed(0.92, 0.6, 0.8)]}, 500)
+    two = summarise({"baseline": [_final(test_accuracy=0.90, pasted=(0.4,) * 3, ood_auroc_noise=0.3),
+                                  _final(test_accuracy=0.92, pasted=(0.4,) * 3, ood_auroc_noise=0.5)],
+                     "cutmix": [_final(test_accuracy=0.91, pasted=(0.8,) * 3, ood_auroc_noise=0.2),
+                                _final(test_accuracy=0.92, pasted=(0.8,) * 3, ood_auroc_noise=0.5)]},
+                    500, {"noise": 500})
     assert two["seeds"] == [0, 0] and "(mean of 2 seeds)" in two["verdict"]
     assert two["scores"]["test_accuracy"]["baseline"]["std"] == pytest.approx(0.02 / 2 ** 0.5)
     assert ("on clean images CutMix is ahead by 0.50 points (2.5 of 500 test images, within the spread "
-            "across seeds);") in two["verdict"]
+            "across seeds).") in two["verdict"]
+    assert "on pasted images CutMix is ahead by 40.00 points (200.0 of 500 test images);" in two["verdict"]
+    assert ("against 500 noise images the baseline is ahead by 0.050 (baseline 0.400, CutMix 0.350, within the "
+            "spread across seeds).") in two["verdict"]
+    assert "inverted" not in two["verdict"] and "ood_auroc_inverted" not in two["ahead"]
     assert two["verdict"].endswith("; the two runs are equally calibrated (to 3 decimals).")
-    assert "on pasted images CutMix is ahead by 40.00 points (200.0 of 500 test images);" not in two["verdict"]
-    assert "on pasted images CutMix is ahead by 40.00 points (200.0 of 500 test images)." in two["verdict"]
     assert "too few to call" not in two["verdict"]
+    plot_robustness(two, str(tmp_path / "two.png"))
     # Equal scores on every seed: the mean of three 0.7s is below 0.7 by one rounding step.
-    same = _summary({"baseline": [seed(0.7, 0.7, 0.7)] * 3, "cutmix": [seed(0.7, 0.7, 0.7)] * 3}, 500)
+    same = summarise({"baseline": [_final(test_accuracy=0.7, noise=(0.7,) * 3)] * 3,
+                      "cutmix": [_final(test_accuracy=0.7, noise=(0.7,) * 3)] * 3}, 500, OOD_SIZES)
     assert set(same["ahead"].values()) == {"tie"}
-    _plot_robustness(same, str(tmp_path / "robustness.png"))  # the whiskers are 0, not negative
+    plot_robustness(same, str(tmp_path / "robustness.png"))  # the whiskers are 0, not negative
 
 
 def sklearn_ece(probabilities, labels, n_bins=15):
@@ -247,13 +330,14 @@ def sklearn_ece(probabilities, labels, n_bins=15):
 def test_evaluate_matches_scikit_learn(loss):
     from sklearn.metrics import accuracy_score, f1_score
 
-    from cutmix_collate.demo import SmallCNN, _base_loss, _evaluate
+    from cutmix_collate.demo import SmallCNN
+    from cutmix_collate.demo.train import base_loss, evaluate
     from cutmix_collate.losses import focal_loss
 
     torch.manual_seed(0)
     model = SmallCNN(1, 5, width=4)
     images, labels = torch.randn(300, 1, 12, 12), torch.randint(0, 5, (300,))  # batches of 256 and 44
-    got = _evaluate(model, images, labels, _base_loss(loss), torch.device("cpu"), world=1)
+    got = evaluate(model, images, labels, base_loss(loss), torch.device("cpu"), world=1)
     with torch.no_grad():
         logits = model.eval()(images)
     pred = logits.argmax(1)

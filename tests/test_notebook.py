@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def test_notebook_is_valid_and_saved_without_outputs():
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom(tmp_path):
     nb = _read()
     # A last cell, in memory only: which interpreter ran the kernel.
@@ -56,6 +58,12 @@ def test_notebook_runs_top_to_bottom(tmp_path):
     assert "epoch 10: loss" in printed and "weighted accuracy" in printed
     for name in ("clean", "occluded", "pasted"):  # the occlusion check: both models on three test sets
         assert f"{name} test accuracy: baseline" in printed
+    # The other two claims: both models under five corruptions at three severities, and OOD AUROCs.
+    assert "accuracy at severity 1, 2, 3 (baseline / CutMix)" in printed
+    for name in ("noise", "blur", "contrast", "occluded", "pasted"):
+        assert re.search(rf"^ *{name}: (\d\.\d{{3}} / \d\.\d{{3}} *){{3}}$", printed, re.M), name
+    for name in ("baseline", "CutMix"):
+        assert re.search(rf"^ *{name} OOD AUROC: inverted \d\.\d{{3}}, noise \d\.\d{{3}}$", printed, re.M), name
     images = [
         output for cell in nb.cells if cell.cell_type == "code"
         for output in cell.outputs if output.output_type == "display_data" and "image/png" in output.data
