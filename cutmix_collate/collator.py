@@ -389,23 +389,27 @@ def _mix(images: List[Tensor], params: MixParams, dtype: torch.dtype) -> Tensor:
     if params.kind == "mixup" and params.mixed:
         return blend_images(images, params, out=_stack(images, dtype, fill=False))
     out = _stack(images, dtype)
-    # Small images take their partners' pixels from the stacked batch (one vectorised gather, no Python
-    # step per sample, which costs ~7 us an image); larger ones from the samples (no batch-sized pass).
-    # One process, 1 thread, 256x3x32x32 float32: batch mode 1.04 -> 0.36 ms, elem 1.82 -> 1.27 ms a
-    # batch; the samples win from 3x48x48 float32 on (elem +0.36 ms) and at 64x3x224x224 uint8 (batch
-    # +0.36 ms, elem +11 ms). (/tmp/perf/cross.py in the perf report.)
-    return paste_boxes(out, out if images[0].numel() <= 4096 else images, params)
+    # Batch mode, small images: the partners' box comes from the stacked batch in one vectorised gather
+    # instead of a slice per sample. Paired, in a DataLoader worker, 256x3x32x32 float32: 1.18 -> 0.54 ms CPU
+    # a batch; one process: 3x64x64 float32 -0.16 ms, but 64x3x224x224 uint8 +0.36 ms, hence 64 KiB an image.
+    # Elem mode stays per sample: the batch-wide mask and where cost +0.5 ms in the worker at 32x32.
+    small = not isinstance(params.lam, Tensor) and images[0].nbytes <= 65536
+    return paste_boxes(out, out if small else images, params)
 
 
-def _stack(images: List[Tensor], dtype: torch.dtype, fill: bool = True) -> Tensor:
-    """``torch.stack`` into shared memory inside a worker, as ``default_collate`` does."""
+def _stack(images: List[Tensor], dtype: torch.dtype, fill: bool = True, extra: int = 0) -> Tensor:
+    """``torch.stack`` into shared memory inside a worker, as ``default_collate`` does.
+
+    ``extra`` bytes of the same storage follow the stacked tensor (for a tensor sent along with it).
+    """
     first = images[0]
     shape = (len(images),) + tuple(first.shape)
+    nbytes = first.numel() * len(images) * dtype.itemsize + extra
     if get_worker_info() is None or first.device.type != "cpu":
-        out = torch.empty(shape, dtype=dtype, device=first.device)
+        storage = torch.UntypedStorage(nbytes, device=first.device)
     else:
-        storage = torch.UntypedStorage._new_shared(first.numel() * len(images) * first.element_size())
-        out = torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+        storage = torch.UntypedStorage._new_shared(nbytes)
+    out = torch.empty(0, dtype=dtype, device=first.device).set_(storage, 0, shape)
     return torch.stack(images, out=out) if fill else out
 
 
@@ -419,10 +423,14 @@ def _mix_labels(labels: List[Any], params: MixParams) -> MixedTarget:
         raise label_error(labels) from err
     if not isinstance(y_a, Tensor) or y_a.dim() > 2:
         raise label_error(labels)
-    target = mix_labels(y_a, params)
-    # y_a and y_b share one storage (in shared memory inside a worker): one tensor fewer to send.
-    both = _stack([target.y_a, target.y_b], y_a.dtype)
-    lam = _stack([target.lam], torch.float32)[0] if isinstance(target.lam, Tensor) else target.lam
+    y_a, y_b, lam = mix_labels(y_a, params)
+    # y_a, y_b and an elem-mode lam share one storage (in shared memory inside a worker), so they cross to
+    # the main process as one tensor: each tensor a worker sends costs ~0.5 ms a batch (PERFORMANCE-NOTES).
+    elem = isinstance(lam, Tensor)
+    offset = -(-2 * y_a.nbytes // 4)  # where lam's float32 elements start: after the labels, 4-byte aligned
+    both = _stack([y_a, y_b], y_a.dtype, extra=4 * offset - 2 * y_a.nbytes + lam.nbytes if elem else 0)
+    if elem:
+        lam = torch.empty(0, dtype=torch.float32, device=y_a.device).set_(both.untyped_storage(), offset, lam.shape).copy_(lam)
     return MixedTarget(both[0], both[1], lam)
 
 
