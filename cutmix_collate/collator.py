@@ -389,11 +389,13 @@ def _mix(images: List[Tensor], params: MixParams, dtype: torch.dtype) -> Tensor:
     if params.kind == "mixup" and params.mixed:
         return blend_images(images, params, out=_stack(images, dtype, fill=False))
     out = _stack(images, dtype)
-    # Batch mode, small images: the partners' box comes from the stacked batch in one vectorised gather
-    # instead of a slice per sample. Paired, in a DataLoader worker, 256x3x32x32 float32: 1.18 -> 0.54 ms CPU
-    # a batch; one process: 3x64x64 float32 -0.16 ms, but 64x3x224x224 uint8 +0.36 ms, hence 64 KiB an image.
-    # Elem mode stays per sample: the batch-wide mask and where cost +0.5 ms in the worker at 32x32.
-    small = not isinstance(params.lam, Tensor) and images[0].nbytes <= 65536
+    # Batch mode, small images, one torch thread (as in every DataLoader worker): the partners' box comes from
+    # the stacked batch in one vectorised gather instead of a slice per sample. CPU time a batch in a worker,
+    # 256x3x32x32 float32: 1.18 -> 0.54 ms; one process: 3x64x64 float32 -0.16 ms but 64x3x224x224 uint8
+    # +0.36 ms, hence up to 64 KiB an image. With more threads the gather's two batch-wide ops run in parallel,
+    # and on a busy 2-core machine each waited 6-12 ms for its second thread (the samples' slices are too small
+    # to go parallel). Elem mode stays per sample: a batch-wide mask and where cost +0.5 ms in a worker at 32x32.
+    small = not isinstance(params.lam, Tensor) and images[0].nbytes <= 65536 and torch.get_num_threads() == 1
     return paste_boxes(out, out if small else images, params)
 
 
@@ -409,7 +411,8 @@ def _stack(images: List[Tensor], dtype: torch.dtype, fill: bool = True, extra: i
         storage = torch.UntypedStorage(nbytes, device=first.device)
     else:
         storage = torch.UntypedStorage._new_shared(nbytes)
-    out = torch.empty(0, dtype=dtype, device=first.device).set_(storage, 0, shape)
+    strides = tuple(int(np.prod(shape[k + 1:])) for k in range(len(shape)))  # contiguous
+    out = torch.empty(0, dtype=dtype, device=first.device).set_(storage, 0, shape, strides)
     return torch.stack(images, out=out) if fill else out
 
 
@@ -424,13 +427,14 @@ def _mix_labels(labels: List[Any], params: MixParams) -> MixedTarget:
     if not isinstance(y_a, Tensor) or y_a.dim() > 2:
         raise label_error(labels)
     y_a, y_b, lam = mix_labels(y_a, params)
-    # y_a, y_b and an elem-mode lam share one storage (in shared memory inside a worker), so they cross to
-    # the main process as one tensor: each tensor a worker sends costs ~0.5 ms a batch (PERFORMANCE-NOTES).
-    elem = isinstance(lam, Tensor)
-    offset = -(-2 * y_a.nbytes // 4)  # where lam's float32 elements start: after the labels, 4-byte aligned
-    both = _stack([y_a, y_b], y_a.dtype, extra=4 * offset - 2 * y_a.nbytes + lam.nbytes if elem else 0)
-    if elem:
-        lam = torch.empty(0, dtype=torch.float32, device=y_a.device).set_(both.untyped_storage(), offset, lam.shape).copy_(lam)
+    # y_a, y_b and an elem-mode lam share one storage (in shared memory inside a worker): one tensor for the
+    # worker to send. Elem mode, 256x3x32x32 float32: the main process's CPU time a batch 1.81 -> 1.48 ms.
+    offset = -(-2 * y_a.nbytes // 4)  # lam's float32 elements start after the labels, 4-byte aligned
+    extra = 4 * offset - 2 * y_a.nbytes + lam.nbytes if isinstance(lam, Tensor) else 0
+    both = _stack([y_a, y_b], y_a.dtype, extra=extra)
+    if isinstance(lam, Tensor):
+        shared = torch.empty(0, dtype=torch.float32, device=y_a.device)
+        lam = shared.set_(both.untyped_storage(), offset, lam.shape, (1,)).copy_(lam)
     return MixedTarget(both[0], both[1], lam)
 
 
