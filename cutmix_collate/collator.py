@@ -405,14 +405,13 @@ def _stack(images: List[Tensor], dtype: torch.dtype, fill: bool = True, extra: i
     ``extra`` bytes of the same storage follow the stacked tensor (for a tensor sent along with it).
     """
     first = images[0]
-    shape = (len(images),) + tuple(first.shape)
-    nbytes = first.numel() * len(images) * dtype.itemsize + extra
+    numel = first.numel() * len(images)
     if get_worker_info() is None or first.device.type != "cpu":
-        storage = torch.UntypedStorage(nbytes, device=first.device)
+        storage = torch.UntypedStorage(numel * dtype.itemsize + extra, device=first.device)
     else:
-        storage = torch.UntypedStorage._new_shared(nbytes)
-    strides = tuple(int(np.prod(shape[k + 1:])) for k in range(len(shape)))  # contiguous
-    out = torch.empty(0, dtype=dtype, device=first.device).set_(storage, 0, shape, strides)
+        storage = torch.UntypedStorage._new_shared(numel * dtype.itemsize + extra)
+    out = torch.empty(0, dtype=dtype, device=first.device).set_(storage, 0, (numel,), (1,))
+    out = out.view((len(images),) + tuple(first.shape))
     return torch.stack(images, out=out) if fill else out
 
 
