@@ -390,8 +390,8 @@ def _mix(images: List[Tensor], params: MixParams, dtype: torch.dtype) -> Tensor:
         return blend_images(images, params, out=_stack(images, dtype, fill=False))
     out = _stack(images, dtype)
     # Batch mode, small images, one torch thread (as in every DataLoader worker): the partners' box comes from
-    # the stacked batch in one vectorised gather instead of a slice per sample. CPU time a batch in a worker,
-    # 256x3x32x32 float32: 1.18 -> 0.54 ms; one process: 3x64x64 float32 -0.16 ms but 64x3x224x224 uint8
+    # the stacked batch in one vectorised gather instead of a slice per sample. The paste's CPU time a batch in
+    # a worker, 256x3x32x32 float32: 1.18 -> 0.54 ms; one process: 3x64x64 float32 -0.16 ms but 64x3x224x224 uint8
     # +0.36 ms, hence up to 64 KiB an image. With more threads the gather's two batch-wide ops run in parallel,
     # and on a busy 2-core machine each waited 6-12 ms for its second thread (the samples' slices are too small
     # to go parallel). Elem mode stays per sample: a batch-wide mask and where cost +0.5 ms in a worker at 32x32.
@@ -427,7 +427,7 @@ def _mix_labels(labels: List[Any], params: MixParams) -> MixedTarget:
         raise label_error(labels)
     y_a, y_b, lam = mix_labels(y_a, params)
     # y_a, y_b and an elem-mode lam share one storage (in shared memory inside a worker): one tensor for the
-    # worker to send. Elem mode, 256x3x32x32 float32: the main process's CPU time a batch 1.81 -> 1.48 ms.
+    # worker to send. Elem mode, 256x3x32x32 float32: the main process's CPU time a batch 1.7-1.9 -> 1.5-1.6 ms.
     offset = -(-2 * y_a.nbytes // 4)  # lam's float32 elements start after the labels, 4-byte aligned
     extra = 4 * offset - 2 * y_a.nbytes + lam.nbytes if isinstance(lam, Tensor) else 0
     both = _stack([y_a, y_b], y_a.dtype, extra=extra)
