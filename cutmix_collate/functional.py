@@ -484,9 +484,16 @@ def paste_boxes(out: Tensor, partners: Union[Tensor, Sequence[Tensor]], params: 
             # 64x3x224x224 float32 CPU batch took 30-39 ms this way against 43-48 ms with copy_.
             torch.where(mask, partner, out, out=out)
     else:  # elem mode from samples: one box copy per image
+        dst, src = out, partners  # type: Any, Any
+        try:  # numpy views of the same memory: a numpy slice costs ~1 us against ~5 us in torch. CPU time
+            # a batch in a DataLoader worker, 256x3x32x32 float32: 2.17 -> 0.88 ms; 64x3x224x224 uint8 in
+            # one process: 2.11 -> 1.71 ms. Dtypes numpy lacks (bfloat16) and other devices stay in torch.
+            dst, src = out.numpy(), [partner.numpy() for partner in partners]
+        except (TypeError, RuntimeError):
+            pass
         for i, (j, row) in enumerate(zip(index.tolist(), torch.stack(box, 1).tolist())):
             region = (Ellipsis,) + tuple(slice(start, end) for start, end in zip(row[::2], row[1::2]))
-            out[i][region] = partners[j][region]
+            dst[i][region] = src[j][region]
     return out
 
 
