@@ -32,7 +32,7 @@ from .losses import CutMixCriterion, FocalLoss, focal_loss, soft_targets
 from .functional import (MixBoxes, MixedTarget, MixParams, MixSpec, apply_params, box_lambda, cutmix_batch,
                          draw_params, mix_labels, mixup_batch, rand_box, sample_lambda)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = ["CutMixCollator", "CutMixCriterion", "CutMixOrMixUpCollator", "FocalLoss", "MixBoxes", "MixParams",
            "MixSpec", "MixUpCollator", "MixedMetrics", "MixedTarget", "apply_params", "box_lambda", "cutmix_batch",
