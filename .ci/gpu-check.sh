@@ -11,6 +11,9 @@ python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchv
 # 1. every CUDA test (they skip on CPU machines): cutmix_batch, mixup_batch, the criterion, the
 #    metrics under torch.cuda.set_sync_debug_mode("error")
 timeout 300 python3 -m pytest -q -k "cuda or gpu" tests 2>&1 | tail -30 | tee "$OUT/cuda-tests.txt"
+# 1b. no host synchronisation (issue 19): the whole no-sync file (meta tensors, then CUDA under
+#     set_sync_debug_mode("error"), ranks 0/1/3, both modes, dims 1-3) and the multi-label CUDA check
+timeout 200 python3 -m pytest -q tests/test_no_sync.py "tests/test_multilabel.py::test_cuda_matches_cpu_without_sync" 2>&1 | tail -15 | tee "$OUT/no-sync-tests.txt"
 # 2. the GPU benchmark section (CUDA events): cutmix_batch batch/elem against a clone of a
 #    256x3x224x224 batch (float32, bf16), torchvision's v2.CutMix and timm's Mixup
 timeout 200 python3 -m cutmix_collate.benchmark --sections gpu --out "$OUT" 2>&1 | tail -30 | tee "$OUT/gpu-bench.txt"

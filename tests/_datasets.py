@@ -15,14 +15,13 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
+
+from _helpers import SharedProbe, scale_for  # noqa: F401 (re-exported: one definition, tests/_helpers.py)
 
 # --------------------------------------------------------------------------------- encoding
 
 
-def scale_for(shape: Sequence[int]) -> int:
-    numel = max(1, math.prod(shape))
-    return 1 << (numel - 1).bit_length()
 
 
 def can_encode(dtype: torch.dtype, shape: Sequence[int], n_idents: int) -> bool:
@@ -197,23 +196,6 @@ class EncodedDataset(Dataset):
         return self.images[k], k
 
 
-class SharedProbe:
-    """Wraps a collate_fn: returns its batch plus where the tensors were allocated."""
-
-    def __init__(self, collate: Any):
-        self.collate = collate
-
-    def __call__(self, batch: Any) -> Any:
-        out = self.collate(batch)
-        images, (y_a, y_b, lam) = out[0], out[1]
-        flags = {
-            "in_worker": get_worker_info() is not None,
-            "images": images.is_shared(),
-            "y_a": y_a.is_shared(),
-            "y_b": y_b.is_shared(),
-            "lam": lam.is_shared() if isinstance(lam, torch.Tensor) else None,
-        }
-        return out, flags
 
 
 def same_seed_worker_init(worker_id: int) -> None:

@@ -24,10 +24,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from _helpers import SharedProbe, scale_for  # noqa: F401 (re-exported: one definition, tests/_helpers.py)
 
-def scale_for(shape: Sequence[int]) -> int:
-    numel = max(1, math.prod(shape))
-    return 1 << (numel - 1).bit_length()
+
 
 
 def encoded(k: int, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
@@ -288,24 +287,3 @@ def check_mask_follows_image(image: torch.Tensor, mask: torch.Tensor, ids: Seque
         f"first at {np.argwhere(mismatch)[0].tolist()}")
 
 
-class SharedProbe:
-    """Wraps a collate_fn; adds, as computed inside the worker, which outputs are in shared
-    memory (a worker's batch should be, as default_collate's is, so it is not copied again)."""
-
-    def __init__(self, collate: Any):
-        self.collate = collate
-
-    def __call__(self, batch: Any) -> Any:
-        out = self.collate(batch)
-        if isinstance(out, dict):
-            images, target, mask = out["image"], out.get("label"), out.get("mask")
-        else:
-            images, target, mask = out[0], out[1], None
-        flags = {"in_worker": get_worker_info() is not None, "images": images.is_shared()}
-        if target is not None:
-            flags["y_a"], flags["y_b"] = target.y_a.is_shared(), target.y_b.is_shared()
-            if isinstance(target.lam, torch.Tensor):
-                flags["lam"] = target.lam.is_shared()
-        if mask is not None:
-            flags["mask"] = mask.is_shared()
-        return out, flags

@@ -8,6 +8,9 @@ output pixel says where it came from (``_datasets.check_provenance``).
 from __future__ import annotations
 
 import pickle
+from collections import UserDict
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -16,7 +19,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from torch.utils.data import DataLoader, default_collate
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from _datasets import (
     EncodedDataset,
@@ -26,7 +31,8 @@ from _datasets import (
     make_image,
     same_seed_worker_init,
 )
-from cutmix_collate import CutMixCollator, MixBoxes, MixedTarget
+from _helpers import pasted_by_hand
+from cutmix_collate import CutMixCollator, MixBoxes, MixedTarget, MixUpCollator
 
 MODES = ["batch", "elem"]
 
@@ -684,3 +690,129 @@ def test_every_dtype_gets_its_partners_box_on_top_of_default_collate(dtype, mode
         expected[i, :, y0:y1, x0:x1] = plain[j, :, y0:y1, x0:x1]
     assert images.dtype == dtype and torch.equal(images, expected)
     assert torch.equal(target.y_a, labels) and torch.equal(target.y_b, labels[boxes.index])
+
+# --------------------------------------------------------------------------- contracts: ranks, gradients, read-only settings, sample kinds (from test_contracts.py)
+
+
+def _rank_main(rank, world_size, init_file, out_file):
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    try:
+        dataset = TensorDataset(torch.arange(64 * 8 * 8, dtype=torch.float32).view(64, 1, 8, 8), torch.arange(64))
+        runs = []
+        for _ in range(2):  # the same seed twice: a seeded loader is reproducible on its rank
+            torch.manual_seed(0)  # as many scripts do, on every rank
+            loader = DataLoader(dataset, batch_size=8, num_workers=2,
+                                collate_fn=CutMixCollator(mode="elem", return_boxes=True))
+            runs.append([(b.boxes, b.index, t.lam) for _, t, b in loader])
+        torch.save(runs, out_file)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two spawned rank processes, each with two workers
+def test_ranks_seeded_alike_draw_differently(tmp_path):
+    files = [str(tmp_path / f"rank{r}.pt") for r in range(2)]
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_rank_main, args=(r, 2, str(tmp_path / "init"), files[r])) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0, "a rank process failed"
+    rank0, rank1 = (torch.load(f, weights_only=False) for f in files)
+    for run in (rank0, rank1):  # reproducible on each rank
+        for (b1, i1, l1), (b2, i2, l2) in zip(run[0], run[1]):
+            assert torch.equal(b1, b2) and torch.equal(i1, i2) and torch.equal(l1, l2)
+    assert len(rank0[0]) == 8
+    for (b0, _, l0), (b1, _, l1) in zip(rank0[0], rank1[0]):  # every batch differs across ranks
+        assert not torch.equal(b0, b1) and not torch.equal(l0, l1)
+    # Workers and batches differ too (two workers take alternate batches).
+    assert len({tuple(b.flatten().tolist()) for b, _, _ in rank0[0]}) == 8
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("cls", [CutMixCollator, MixUpCollator])
+def test_collators_on_images_that_require_grad(cls, mode):
+    torch.manual_seed(5)
+    leaves = [torch.randn(2, 6, 6, requires_grad=True) for _ in range(4)]
+    out, target = cls(mode=mode)([(leaf, i) for i, leaf in enumerate(leaves)])[:2]
+    assert out.requires_grad
+    out.sum().backward()
+    assert all(leaf.grad is not None for leaf in leaves)
+    if cls is CutMixCollator:  # every pixel is copied exactly once: the gradients sum to the pixel count
+        assert sum(float(leaf.grad.sum()) for leaf in leaves) == out.numel()
+
+
+@pytest.mark.parametrize("name,value", [("mode", "Batch"), ("alpha", 2.0), ("image_key", "img"),
+                                        ("label_key", "y"), ("return_boxes", True), ("off_epoch", 3)])
+def test_settings_are_read_only(name, value):
+    collate = CutMixCollator(mode="batch")
+    before = getattr(collate, name)
+    with pytest.raises(AttributeError, match=f"{name} of CutMixCollator is read-only after construction"):
+        setattr(collate, name, value)
+    assert getattr(collate, name) == before
+    collate.enabled, collate.prob = False, 0.25  # the switch stays settable
+    assert (collate.enabled, collate.prob) == (False, 0.25)
+
+
+def test_any_mapping_works_like_a_dict():
+    torch.manual_seed(0)
+    samples = [UserDict(image=torch.full((1, 4, 4), float(i)), label=i, name=f"s{i}") for i in range(4)]
+    out = CutMixCollator(prob=0.0)(samples)
+    assert isinstance(out, UserDict)
+    expected = default_collate([dict(s) for s in samples])
+    assert torch.equal(out["image"], expected["image"]) and out["name"] == expected["name"]
+
+
+def test_missing_key_in_a_later_sample_names_the_key_and_the_sample():
+    samples = [{"image": torch.rand(1, 4, 4), "label": 0, "weight": 1.0}, {"image": torch.rand(1, 4, 4), "label": 1}]
+    with pytest.raises(ValueError, match=r"sample 1 has no key 'weight' \(sample 0 has it\)"):
+        CutMixCollator()(samples)
+    samples[1]["weight"], samples[1]["extra"] = 2.0, 0
+    with pytest.raises(ValueError, match="sample 1 has a key 'extra' that sample 0 has not"):
+        CutMixCollator()(samples)
+
+
+@pytest.mark.parametrize("bad", [Fraction(1, 2), Decimal("0.5")], ids=["Fraction", "Decimal"])
+@pytest.mark.parametrize("where", [0, 2])
+def test_labels_torch_cannot_convert_name_the_sample(bad, where):
+    labels = [0, 1, 2]
+    labels[where] = bad
+    with pytest.raises(TypeError, match=f"label of sample {where} must be a number or a tensor, got"):
+        CutMixCollator()([(torch.rand(1, 4, 4), label) for label in labels])
+
+
+def test_numpy_images_with_negative_strides():
+    torch.manual_seed(1)
+    arrays = [np.flip(np.arange(48, dtype=np.float32).reshape(1, 6, 8) + 100 * i, axis=-1) for i in range(3)]
+    out, target = CutMixCollator(prob=0.0)([(a, i) for i, a in enumerate(arrays)])
+    assert torch.equal(out, default_collate([torch.from_numpy(a.copy()) for a in arrays]))
+    out, target, boxes = CutMixCollator(return_boxes=True)([(a, i) for i, a in enumerate(arrays)])
+    assert torch.equal(out, pasted_by_hand(torch.from_numpy(np.stack(arrays)), boxes))
+
+
+def test_return_boxes_does_not_overwrite_a_sample_key():
+    samples = [{"image": torch.rand(1, 4, 4), "label": i, "mix_boxes": 0} for i in range(2)]
+    with pytest.raises(ValueError, match="return_boxes=True adds the key 'mix_boxes', but the samples already have one"):
+        CutMixCollator(return_boxes=True)(samples)
+
+
+def test_channels_last_numpy_images_are_refused_not_mixed_across_channels():
+    arrays = [np.zeros((32, 32, 3), dtype=np.uint8) for _ in range(2)]  # what cv2 and np.asarray(pil) give
+    with pytest.raises(ValueError, match=r"image of sample 0 is a numpy array of shape \(32, 32, 3\), which looks "
+                                         r"like \(H, W, C\).*np.transpose\(a, \(2, 0, 1\)\)"):
+        CutMixCollator()([(a, 0) for a in arrays])
+    chw = [np.ascontiguousarray(a.transpose(2, 0, 1)) for a in arrays]  # the fix the message names
+    assert CutMixCollator()([(a, 0) for a in chw])[0].shape == (2, 3, 32, 32)
+
+
+def test_an_unknown_setting_is_named_as_such():
+    with pytest.raises(AttributeError, match="CutMixCollator has no setting 'probability'; the ones that reach "
+                                             r"the workers are enabled and prob \(and set_epoch\)"):
+        CutMixCollator().probability = 0.5
+
+
+def test_a_missing_configured_key_says_which_option_names_it():
+    with pytest.raises(ValueError, match=r"sample 0 has no key 'image' \(image_key\); its keys are \['img', "
+                                         r"'label'\]; pass image_key= to name another key"):
+        CutMixCollator()([{"img": torch.rand(1, 4, 4), "label": 0}])

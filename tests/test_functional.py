@@ -19,9 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _datasets import can_encode, check_provenance, make_image
-from cutmix_collate import MixBoxes, MixedTarget, box_lambda, cutmix_batch, rand_box, sample_lambda
+from _helpers import pasted_by_hand, requires_cuda
+from cutmix_collate import (CutMixCollator, MixBoxes, MixedTarget, MixParams, box_lambda, cutmix_batch, draw_params,
+                            mixup_batch, rand_box, sample_lambda)
 
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 MODES = ["batch", "elem"]
 
 
@@ -626,3 +627,98 @@ def test_box_lambda_rejects_a_box_outside_the_image(box):
 def test_cutmix_batch_list_input_error_is_short():
     with pytest.raises(TypeError, match=r"images must be a tensor of shape \(B, \.\.\., H, W\), got a list of 2 items$"):
         cutmix_batch([torch.zeros(3, 4, 4), torch.zeros(3, 4, 4)], torch.tensor([0, 1]))
+
+# --------------------------------------------------------------------------- contracts: ranks, gradients, generators, draw_params (from test_contracts.py)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rank_from_torchrun_environment(monkeypatch, mode):
+    x, y = torch.rand(16, 3, 8, 8), torch.arange(16)
+    draws = {}
+    for rank in ("0", "1", "2"):
+        monkeypatch.setenv("RANK", rank)
+        torch.manual_seed(0)
+        draws[rank] = cutmix_batch(x, y, mode=mode, return_boxes=True)[2]
+        torch.manual_seed(0)
+        again = cutmix_batch(x, y, mode=mode, return_boxes=True)[2]
+        assert torch.equal(draws[rank].boxes, again.boxes) and torch.equal(draws[rank].index, again.index)
+    pairs = [("0", "1"), ("0", "2"), ("1", "2")]
+    assert all(not torch.equal(draws[a].index, draws[b].index) for a, b in pairs)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cutmix_batch_is_differentiable(mode):
+    torch.manual_seed(3)
+    x = torch.randn(6, 2, 9, 7, requires_grad=True)
+    weight = torch.randn(6, 2, 9, 7)
+    out, target, boxes = cutmix_batch(x, torch.arange(6), mode=mode, return_boxes=True)
+    (out * weight).sum().backward()
+    x_ref = x.detach().clone().requires_grad_(True)
+    ref = pasted_by_hand(x_ref, boxes)
+    (ref * weight).sum().backward()
+    assert torch.equal(out.detach(), ref.detach())
+    torch.testing.assert_close(x.grad, x_ref.grad)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mixup_batch_is_differentiable(mode):
+    torch.manual_seed(4)
+    x = torch.randn(5, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    out, target = mixup_batch(x, torch.arange(5), mode=mode)
+    lam = torch.as_tensor(target.lam, dtype=torch.float64).reshape(-1, 1, 1, 1)
+    index = target.y_b  # labels are arange: y_b is the partner index
+    torch.testing.assert_close(out, lam * x + (1 - lam) * x[index])
+    assert torch.autograd.gradcheck(lambda t: mixup_batch(t, torch.arange(5), mode=mode,
+                                                          generator=torch.Generator().manual_seed(0))[0], (x,))
+
+
+@pytest.mark.parametrize("call", [
+    lambda g: cutmix_batch(torch.rand(2, 1, 4, 4), torch.arange(2), generator=g),
+    lambda g: mixup_batch(torch.rand(2, 1, 4, 4), torch.arange(2), generator=g),
+    lambda g: sample_lambda(1.0, g),
+    lambda g: draw_params(2, 4, 4, generator=g),
+], ids=["cutmix_batch", "mixup_batch", "sample_lambda", "draw_params"])
+def test_generator_must_be_a_torch_generator(call):
+    with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None, got 0 \(int\)"):
+        call(0)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None"):
+        call(np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("alpha", [1e-310, 1e-300, 5e-324])
+def test_tiny_alpha_samples_zero_or_one_half_the_time(alpha):
+    lam = sample_lambda(alpha, torch.Generator().manual_seed(0), size=4000)
+    assert not lam.isnan().any()
+    assert bool(((lam == 0) | (lam == 1)).all())
+    assert abs(float(lam.mean()) - 0.5) < 0.05  # Beta(a, a) tends to Bernoulli(1/2)
+    assert sample_lambda(alpha) in (0.0, 1.0)
+
+
+@pytest.mark.parametrize("prob", [0.0, 1.0])
+def test_elem_lam_is_float32_whatever_the_default_dtype(prob):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        x = torch.rand(4, 1, 5, 5)
+        for lam in (cutmix_batch(x, torch.arange(4), mode="elem", prob=prob)[1].lam,
+                    CutMixCollator(mode="elem", prob=prob)([(x[i], i) for i in range(4)])[1].lam,
+                    draw_params(4, 5, 5, mode="elem", prob=prob).lam):
+            assert lam.dtype == torch.float32
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def test_draw_params_is_public_and_checked():
+    params = draw_params(5, 8, 6, alpha=1.0, mode="elem", generator=torch.Generator().manual_seed(0))
+    assert isinstance(params, MixParams) and params.kind == "cutmix" and params.mixed
+    assert sorted(params.index.tolist()) == list(range(5))
+    y0, y1, x0, x1 = params.box
+    expected = 1 - ((y1 - y0) * (x1 - x0)).double() / 48
+    torch.testing.assert_close(params.lam, expected.float())
+    assert params.boxes().boxes.shape == (5, 4)
+    with pytest.raises(ValueError, match="kind must be one of 'cutmix', 'mixup', got 'cut'"):
+        draw_params(5, 8, 6, kind="cut")
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        draw_params(0, 8, 6)
+    mixup = draw_params(5, 8, 6, kind="mixup", prob=0.0)
+    assert mixup.box is None and not mixup.mixed and mixup.lam == 1.0

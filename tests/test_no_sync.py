@@ -15,7 +15,7 @@ from torch.utils._pytree import tree_leaves
 
 from cutmix_collate import apply_params, box_lambda, cutmix_batch, draw_params, mix_labels, mixup_batch
 
-requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+from _helpers import requires_cuda
 MODES = ["batch", "elem"]
 COPIES = {torch.ops.aten._to_copy.default, torch.ops.aten.copy_.default, torch.ops.aten.copy.default}
 

@@ -15,12 +15,14 @@ import copy
 import gc
 import os
 import pickle
+import sys
+import types
 
 import numpy as np
 import pytest
 import scipy.stats as stats
 import torch
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from _mix_datasets import (
     ConstDicts,
@@ -649,3 +651,73 @@ def test_unpicklable_schedule_is_reported_not_dropped_and_deepcopy_keeps_it():
     assert copy.deepcopy(collate).prob_schedule is schedule
     module_level = pickle.loads(pickle.dumps(CutMixCollator(prob_schedule=alternate_schedule)))
     assert module_level.prob_schedule is alternate_schedule
+
+# --------------------------------------------------------------------------- contracts: read-only switching settings, copies, schedules and checkpoints (from test_contracts.py)
+
+
+def test_switching_collator_settings_are_read_only():
+    collate = CutMixOrMixUpCollator(switch_prob=0.3, mixup_alpha=0.4)
+    for name in ("switch_prob", "mixup_alpha", "cutmix_alpha"):
+        with pytest.raises(AttributeError):
+            setattr(collate, name, 0.9)
+    assert (collate.switch_prob, collate.mixup_alpha, collate.cutmix_alpha) == (0.3, 0.4, 1.0)
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+def test_copies_get_their_own_switch(how):
+    train = CutMixCollator(prob=0.5)
+    other = {"copy": copy.copy, "deepcopy": copy.deepcopy, "pickle": lambda c: pickle.loads(pickle.dumps(c))}[how](train)
+    other.enabled = False
+    other.prob = 0.1
+    other.set_epoch(4)
+    assert (train.enabled, train.prob, train.epoch) == (True, 0.5, 0)
+    assert (other.enabled, other.prob, other.epoch) == (False, 0.1, 4)
+    assert other._state.is_shared()
+
+
+def _half(epoch):
+    return 0.5 if epoch else 1.0
+
+
+def test_schedule_survives_torch_save_and_state_dict_loads_with_weights_only(tmp_path):
+    collate = CutMixCollator(prob_schedule=_half, off_epoch=5)
+    collate.set_epoch(2)
+    torch.save(collate, tmp_path / "collator.pt")
+    restored = torch.load(tmp_path / "collator.pt", weights_only=False)
+    restored.set_epoch(0)
+    assert restored.prob == 1.0 and collate.prob == 0.5
+    torch.save(collate.state_dict(), tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state == {"enabled": True, "prob": 0.5, "epoch": 2}
+    fresh = CutMixCollator(prob_schedule=_half, off_epoch=5)
+    fresh.load_state_dict(state)
+    assert (fresh.enabled, fresh.prob, fresh.epoch) == (True, 0.5, 2)
+    with pytest.raises(ValueError, match="state_dict must be a dict with the keys 'enabled', 'prob' and 'epoch'"):
+        fresh.load_state_dict({"prob": 0.5})
+    with pytest.raises(ValueError, match=r"state_dict\['prob'\] must be a number in \[0, 1\], got 2.0"):
+        fresh.load_state_dict({"enabled": True, "prob": 2.0, "epoch": 0})
+
+
+@pytest.mark.slow  # a spawn-started worker
+def test_notebook_schedule_never_reaches_spawn_workers():
+    # A function defined in a notebook pickles by reference to a module the workers cannot import.
+    module = types.ModuleType("notebook_cell_module")
+    sys.modules[module.__name__] = module
+
+    def schedule(epoch):
+        return 0.0
+
+    schedule.__module__, schedule.__qualname__ = module.__name__, "schedule"
+    module.schedule = schedule
+    try:
+        collate = CutMixCollator(prob_schedule=schedule)
+        dataset = TensorDataset(torch.rand(8, 1, 4, 4), torch.arange(8))
+        loader = DataLoader(dataset, batch_size=4, num_workers=1, collate_fn=collate,
+                            multiprocessing_context="spawn")
+        collate.set_epoch(1)
+        batches = list(loader)
+        assert len(batches) == 2
+        for (images, target), (plain, labels) in zip(batches, DataLoader(dataset, batch_size=4)):
+            assert torch.equal(images, plain) and torch.equal(target.y_b, labels)  # prob 0 reached them
+    finally:
+        del sys.modules[module.__name__]
