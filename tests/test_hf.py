@@ -256,6 +256,10 @@ def _distributed_main(tmp, result):
             "world_size": dist.get_world_size(), "mixed": mixed, "eval_plain": eval_plain,
             "params_equal": all(torch.equal(g, gathered[0]) for g in gathered),
             "eval_loss": metrics["eval_loss"], "reference": ce}))
+    # Both ranks leave together and close the group: a rank that exits with gloo's threads still up while
+    # the other computes the reference can abort ("terminate called without an active exception").
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
