@@ -325,11 +325,12 @@ def box_lambda(height: int, width: int, box: Box) -> Union[float, Tensor]:
     if not (ok.device.type != "cpu" or bool(ok.all()) if isinstance(ok, Tensor) else ok):  # no check, no sync off the CPU
         raise ValueError(f"box must satisfy 0 <= y0 <= y1 <= {height} and 0 <= x0 <= x1 <= {width} (a box inside the "
                          "image, as rand_box returns), " + ("for every sample" if isinstance(ok, Tensor) else f"got {tuple(box)}"))
-    return _box_lambda((height, width), box)
+    return lambda_of_box((height, width), box)
 
 
-def _box_lambda(sizes: Tuple[int, ...], box: Box) -> Union[float, Tensor]:
-    """``1 - box volume / product of sizes``: exact for ints (a float), float32 for tensors."""
+def lambda_of_box(sizes: Tuple[int, ...], box: Box) -> Union[float, Tensor]:
+    """``1 - box volume / product of sizes`` for boxes over any number of axes (the one lam formula: the
+    draw, :func:`box_lambda` and the pictures use it): exact for ints (a float), float32 for tensors."""
     volume = math.prod(end - start for start, end in zip(box[::2], box[1::2]))
     if isinstance(volume, Tensor):
         return (1.0 - volume.to(torch.float64) / math.prod(sizes)).to(torch.float32)
@@ -433,7 +434,7 @@ def _draw(spec: MixSpec, batch_size: int, sizes: Tuple[int, ...], generator: Opt
     if kind == "mixup":
         return MixParams(kind, True, index, None, lam.float() if elem else lam, sizes)
     box = _box(sizes, lam, centre)
-    return MixParams(kind, True, index, box, _box_lambda(sizes, box), sizes)
+    return MixParams(kind, True, index, box, lambda_of_box(sizes, box), sizes)
 
 
 # --------------------------------------------------------------------------- apply

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_lam, check_positive_int, describe, split_target
-from .functional import MixBoxes
+from .functional import MixBoxes, lambda_of_box
 
 __all__ = ["mixed_grid", "save_mixed_grid"]
 
@@ -128,7 +128,7 @@ def _check_caption_target(
     """
     batch = rows.shape[0]
     if target is None:
-        return None, None, 1.0 - (rows[:, 1::2] - rows[:, 0::2]).prod(1).double() / math.prod(sizes)
+        return None, None, torch.as_tensor(lambda_of_box(sizes, tuple(rows.unbind(1))), dtype=torch.float64)
     if isinstance(target, Tensor):
         raise TypeError(f"target must be a MixedTarget (y_a, y_b, lam) or None, got {describe(target)}")
     y_a, y_b, lam, _ = split_target(target)

@@ -584,8 +584,6 @@ def test_lazy_path_values(lazy_checks):
         tracker.compute()
 
 
-
-
 @requires_cuda
 @pytest.mark.parametrize("mode", LAM_MODES)
 def test_cuda_matches_cpu_without_sync(mode):

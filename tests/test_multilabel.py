@@ -315,8 +315,6 @@ def test_lazy_path_matches_sklearn_and_reports_bad_labels(lazy_checks):
         tracker.compute()
 
 
-
-
 @requires_cuda
 @pytest.mark.parametrize("mode", LAM_MODES)
 def test_cuda_matches_cpu_without_sync(mode):
